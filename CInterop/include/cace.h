@@ -1,0 +1,97 @@
+/* C ABI of the Swift CACE inference library (libcace_capi.so).
+ *
+ * The host (the LAMMPS pair style, or any other MD code) owns the atoms: it
+ * passes the atoms it owns plus ghost atoms, a full neighbour list of the owned
+ * atoms, and callbacks for the three collective operations a domain-decomposed
+ * evaluation needs. Every function returns CACE_OK or an error code and writes a
+ * one-line message into `err` (truncated to `err_len` bytes, NUL-terminated).
+ * No function traps or exits on bad input. */
+#ifndef CACE_H
+#define CACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CACE_ABI_VERSION 1
+
+typedef enum {
+  CACE_OK = 0,
+  CACE_ERR_IO = 1,          /* file missing or unreadable */
+  CACE_ERR_FORMAT = 2,      /* malformed model file */
+  CACE_ERR_UNSUPPORTED = 3, /* valid file, option this library does not implement */
+  CACE_ERR_ARGUMENT = 4,    /* bad argument from the host */
+  CACE_ERR_GEOMETRY = 5     /* the structure cannot be evaluated (e.g. coincident atoms) */
+} cace_status;
+
+typedef struct cace_model cace_model; /* opaque */
+
+/* Collective operations supplied by the host. All three may be NULL for a
+ * single-domain evaluation without ghost atoms that need updating. */
+typedef struct {
+  void *context;
+  /* Copy per-atom rows of `width` doubles from owners to their ghost copies:
+   * data holds nall rows; rows of owned atoms are valid on entry. */
+  void (*forward_exchange)(void *context, double *data, int width);
+  /* Add the rows of ghost atoms to the rows of their owners (rows of ghosts are
+   * left unspecified on exit). */
+  void (*reverse_exchange)(void *context, double *data, int width);
+  /* In-place sum of `count` doubles over all ranks. */
+  void (*sum_over_ranks)(void *context, double *data, int count);
+} cace_host;
+
+typedef struct {
+  int nlocal;                     /* owned atoms: indices 0 ..< nlocal */
+  int nall;                       /* owned + ghost atoms */
+  const double *x;                /* [nall][3] positions */
+  const int *species;             /* [nall] model element index (cace_model_element_index), -1 = not handled */
+  int inum;                       /* number of owned atoms in the neighbour list */
+  const int *ilist;               /* [inum] owned atom indices */
+  const int *numneigh;            /* numneigh[i]: neighbours of atom i */
+  int *const *firstneigh;         /* firstneigh[i][jj]: neighbour index, high bits masked with neighmask */
+  int neighmask;                  /* LAMMPS NEIGHMASK, or -1 */
+  /* Needed only by models with a long-range term: */
+  int periodic;                   /* 1: periodic in all three directions, 0: open in all three */
+  const double *cell;             /* [3][3] rows a, b, c (periodic only) */
+  const int64_t *tag;             /* [nlocal] global atom ids 1..natoms (open boundaries only) */
+  int64_t natoms;                 /* total number of atoms over all ranks (open boundaries only) */
+} cace_system;
+
+typedef struct {
+  double energy;        /* out: energy of the owned atoms (without E0s unless include_e0) */
+  double virial[6];     /* out: xx yy zz xy xz yz, W = -dE/d(strain), LAMMPS sign; this rank's share */
+  double *forces;       /* [nall][3], added to (ghost rows must be reverse-communicated by the host) */
+  double *atom_energy;  /* [nlocal] or NULL, overwritten */
+  double *atom_virial;  /* [nall][6] or NULL, added to (ghost rows must be reverse-communicated) */
+  int include_e0;       /* in: add per-element E0s of the model file to energies */
+} cace_result;
+
+int cace_abi_version(void);
+
+int cace_model_load(const char *path, cace_model **out, char *err, size_t err_len);
+void cace_model_free(cace_model *model);
+
+double cace_model_cutoff(const cace_model *model);
+int cace_model_num_elements(const cace_model *model);
+/* Atomic number of element index `index`, or -1 if out of range. */
+int cace_model_atomic_number(const cace_model *model, int index);
+/* Element index of a chemical symbol ("O", "Si"), or -1 if the model does not know it. */
+int cace_model_element_index(const cace_model *model, const char *symbol);
+int cace_model_num_message_passing(const cace_model *model);
+int cace_model_has_long_range(const cace_model *model);
+/* Doubles per atom passed to forward_exchange/reverse_exchange (0 without message passing). */
+int cace_model_exchange_width(const cace_model *model);
+/* Worker threads used inside one call (default 1). */
+int cace_model_set_threads(cace_model *model, int threads, char *err, size_t err_len);
+
+int cace_compute(cace_model *model, const cace_system *system, const cace_host *host,
+                 cace_result *result, char *err, size_t err_len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CACE_H */

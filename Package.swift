@@ -1,0 +1,33 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "pair-cace",
+    products: [
+        // The C ABI that the LAMMPS plugin links (see CInterop/include/cace.h).
+        .library(name: "cace_capi", type: .dynamic, targets: ["CACECAPI"]),
+        .library(name: "CACE", targets: ["CACE"]),
+        .executable(name: "cace", targets: ["CACETool"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: - Inference core (no Foundation: the plugin links it with -static-stdlib)
+        .target(name: "CACE"),
+
+        // MARK: - C ABI
+        .systemLibrary(name: "CCACE", path: "CInterop/include"),
+        .target(name: "CACECAPI", dependencies: ["CACE", "CCACE"]),
+
+        // MARK: - Command-line tool
+        .executableTarget(
+            name: "CACETool",
+            dependencies: ["CACE", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
+        // MARK: - Tests
+        .testTarget(name: "CACETests", dependencies: ["CACE"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

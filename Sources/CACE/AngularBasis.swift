@@ -1,0 +1,54 @@
+/// The Cartesian monomials Y_k(u) = u_x^lx u_y^ly u_z^lz in upstream's order (spec §3.7).
+struct AngularBasis: Sendable {
+    let maxL: Int
+    /// Exponent triples, in the model file's order.
+    let exponents: [(Int, Int, Int)]
+    /// Degree l of each monomial k.
+    let degree: [Int]
+    /// [start, end) of each degree's block of k.
+    let groups: [Range<Int>]
+
+    var count: Int { exponents.count }
+
+    /// Writes Y[k] for a direction u.
+    @inline(__always)
+    func evaluate(_ u: (Double, Double, Double), into y: UnsafeMutablePointer<Double>,
+                  powers: UnsafeMutablePointer<Double>) {
+        fillPowers(u, powers)
+        let stride = maxL + 1
+        for k in 0..<exponents.count {
+            let (a, b, c) = exponents[k]
+            y[k] = powers[a] * powers[stride + b] * powers[2 * stride + c]
+        }
+    }
+
+    /// Returns sum_k yBar[k] dY_k/du, the adjoint of u.
+    @inline(__always)
+    func backward(_ u: (Double, Double, Double), yBar: UnsafePointer<Double>,
+                  powers: UnsafeMutablePointer<Double>) -> (Double, Double, Double) {
+        fillPowers(u, powers)
+        let stride = maxL + 1
+        var gx = 0.0, gy = 0.0, gz = 0.0
+        for k in 1..<exponents.count {
+            let (a, b, c) = exponents[k]
+            let px = powers[a], py = powers[stride + b], pz = powers[2 * stride + c]
+            let w = yBar[k]
+            if a > 0 { gx += w * Double(a) * powers[a - 1] * py * pz }
+            if b > 0 { gy += w * Double(b) * px * powers[stride + b - 1] * pz }
+            if c > 0 { gz += w * Double(c) * px * py * powers[2 * stride + c - 1] }
+        }
+        return (gx, gy, gz)
+    }
+
+    /// powers[axis * (L+1) + e] = u_axis^e.
+    @inline(__always)
+    private func fillPowers(_ u: (Double, Double, Double), _ powers: UnsafeMutablePointer<Double>) {
+        let stride = maxL + 1
+        powers[0] = 1; powers[stride] = 1; powers[2 * stride] = 1
+        for e in 1..<(maxL + 1) {
+            powers[e] = powers[e - 1] * u.0
+            powers[stride + e] = powers[stride + e - 1] * u.1
+            powers[2 * stride + e] = powers[2 * stride + e - 1] * u.2
+        }
+    }
+}

@@ -1,0 +1,98 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+enum Activation: Sendable {
+    case identity
+    case silu
+}
+
+/// One layer y = act(W x + b), W stored row-major [out][in].
+struct DenseLayer: Sendable {
+    let inputs: Int
+    let outputs: Int
+    let weight: [Double]
+    let bias: [Double]?
+    let activation: Activation
+}
+
+/// A stack of dense layers: the Atomwise read-out (spec §6) and the Bchi hnet (§5.3).
+/// The caller provides scratch of `scratchCount` doubles so that no call allocates.
+struct DenseNetwork: Sendable {
+    let layers: [DenseLayer]
+
+    var inputs: Int { layers.first?.inputs ?? 0 }
+    var outputs: Int { layers.last?.outputs ?? 0 }
+    /// Pre-activations and outputs of every layer, then one adjoint buffer pair.
+    var scratchCount: Int {
+        let widest = layers.map(\.outputs).max() ?? 0
+        return 2 * layers.reduce(0) { $0 + $1.outputs } + 2 * max(widest, inputs)
+    }
+
+    /// Runs the network; the last layer's output is left at `output`. Pre-activations
+    /// are kept in scratch for `backward`.
+    func forward(_ x: UnsafePointer<Double>, output: UnsafeMutablePointer<Double>,
+                 scratch: UnsafeMutablePointer<Double>) {
+        var input = x
+        var offset = 0
+        for (index, layer) in layers.enumerated() {
+            let z = scratch + offset
+            let y = index == layers.count - 1 ? output : scratch + offset + layer.outputs
+            layer.weight.withUnsafeBufferPointer { w in
+                for o in 0..<layer.outputs {
+                    let row = o * layer.inputs
+                    var s = layer.bias?[o] ?? 0
+                    for i in 0..<layer.inputs { s += w[row + i] * input[i] }
+                    z[o] = s
+                }
+            }
+            switch layer.activation {
+            case .identity:
+                if y != z { for o in 0..<layer.outputs { y[o] = z[o] } }
+            case .silu:
+                for o in 0..<layer.outputs { y[o] = z[o] / (1 + exp(-z[o])) }
+            }
+            input = UnsafePointer(y)
+            offset += 2 * layer.outputs
+        }
+    }
+
+    /// Adds (dOut/dx)^T outBar to xBar, using the pre-activations left by `forward`
+    /// on the same input.
+    func backward(outputBar: UnsafePointer<Double>,
+                  inputBar: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Double>) {
+        let totalStored = 2 * layers.reduce(0) { $0 + $1.outputs }
+        let widest = max(layers.map(\.outputs).max() ?? 0, inputs)
+        var bar = scratch + totalStored
+        var nextBar = bar + widest
+        for o in 0..<outputs { bar[o] = outputBar[o] }
+        var offset = totalStored
+        for index in stride(from: layers.count - 1, through: 0, by: -1) {
+            let layer = layers[index]
+            offset -= 2 * layer.outputs
+            let z = scratch + offset
+            if layer.activation == .silu {
+                for o in 0..<layer.outputs {
+                    let s = 1 / (1 + exp(-z[o]))
+                    bar[o] *= s * (1 + z[o] * (1 - s))
+                }
+            }
+            // The input of this layer is the previous layer's output (or x).
+            let target = index == 0 ? inputBar : nextBar
+            if index != 0 { for i in 0..<layer.inputs { target[i] = 0 } }
+            layer.weight.withUnsafeBufferPointer { w in
+                for o in 0..<layer.outputs {
+                    let g = bar[o]
+                    if g == 0 { continue }
+                    let row = o * layer.inputs
+                    for i in 0..<layer.inputs { target[i] += g * w[row + i] }
+                }
+            }
+            swap(&bar, &nextBar)
+        }
+    }
+}

@@ -1,0 +1,132 @@
+/// Computes energies, forces and virials of a CACE model for the atoms of one domain.
+///
+/// Models without message passing are evaluated atom by atom: the features of one atom
+/// live only while that atom is processed. Models with message passing keep per-atom
+/// features of every layer and exchange those of ghost atoms through the communicator
+/// between layers (spec §12), so any domain decomposition gives the serial answer.
+///
+/// An evaluator reuses its buffers between calls; it is not thread-safe.
+public final class Evaluator {
+    public let model: CACEModel
+    /// Add the model's per-element reference energies (E0s) to the energies.
+    public var includeAtomicEnergies = false
+
+    let scratch = EvaluatorScratch()
+
+    public init(model: CACEModel) {
+        self.model = model
+    }
+
+    /// Evaluates the owned atoms of `atoms`; see `EvaluationTargets` for what is written.
+    public func evaluate(_ atoms: AtomsView, into targets: EvaluationTargets,
+                         communicator: any DomainCommunicator) throws(CACEError) -> EvaluationSummary {
+        try validate(atoms)
+        var summary: EvaluationSummary
+        if model.layers.isEmpty {
+            summary = try evaluateAtomByAtom(atoms, into: targets, communicator: communicator)
+        } else {
+            summary = try evaluateWithMessagePassing(atoms, into: targets, communicator: communicator)
+        }
+        if includeAtomicEnergies, let e0 = model.atomicEnergies {
+            let list = atoms.neighbors
+            for ii in 0..<list.count {
+                let i = Int(list.atoms[ii])
+                let z = Int(atoms.species[i])
+                guard z >= 0 else { continue }
+                summary.energy += e0[z]
+                targets.atomEnergies?[i] += e0[z]
+            }
+        }
+        return summary
+    }
+
+    /// Checks every index the host passed, so that no loop below can read out of bounds.
+    private func validate(_ atoms: AtomsView) throws(CACEError) {
+        guard atoms.localCount >= 0, atoms.totalCount >= atoms.localCount else {
+            throw .argument("atom counts are inconsistent (owned \(atoms.localCount), total \(atoms.totalCount))")
+        }
+        let nz = model.elementCount
+        for a in 0..<atoms.totalCount {
+            let z = Int(atoms.species[a])
+            guard z >= -1, z < nz else { throw .argument("atom \(a) has element index \(z); the model has \(nz) elements") }
+        }
+        for a in 0..<(3 * atoms.totalCount) where !atoms.positions[a].isFinite {
+            throw .geometry("atom \(a / 3) has a non-finite coordinate")
+        }
+        let list = atoms.neighbors
+        guard list.count >= 0, list.count <= atoms.localCount else {
+            throw .argument("the neighbour list has \(list.count) atoms but only \(atoms.localCount) are owned")
+        }
+        for ii in 0..<list.count {
+            let i = Int(list.atoms[ii])
+            guard i >= 0, i < atoms.localCount else { throw .argument("neighbour list entry \(ii) is atom \(i), not an owned atom") }
+            let count = Int(list.counts[i])
+            guard count >= 0 else { throw .argument("atom \(i) has a negative neighbour count") }
+            guard count == 0 || list.lists[i] != nil else { throw .argument("atom \(i) has neighbours but no list") }
+            guard let neighbours = list.lists[i] else { continue }
+            for jj in 0..<count {
+                let j = Int(neighbours[jj] & list.mask)
+                guard j >= 0, j < atoms.totalCount else {
+                    throw .argument("atom \(i) lists neighbour \(j), outside the \(atoms.totalCount) atoms passed")
+                }
+            }
+        }
+    }
+
+    /// Seeds dE/d(head output) of one atom.
+    func headSeeds(_ seeds: UnsafeMutablePointer<Double>, chargeBar: Double) {
+        for h in 0..<model.heads.count {
+            seeds[h] = model.headEnergyWeight[h] + (h == model.chargeHead ? chargeBar : 0)
+        }
+    }
+
+    /// Potential energy of one atom (without E0 and long range) from its head outputs.
+    func shortRangeEnergy(_ outputs: UnsafePointer<Double>) -> Double {
+        var e = 0.0
+        for h in 0..<model.heads.count { e += model.headEnergyWeight[h] * outputs[h] }
+        return e
+    }
+
+    var ewaldTerm: EwaldTerm? {
+        model.ewald.map { EwaldTerm(settings: $0, scale: $0.normFactor * model.ewaldEnergyWeight) }
+    }
+}
+
+/// The buffers an evaluator reuses.
+final class EvaluatorScratch {
+    let atom = ScratchBuffer()        // per-atom work of the atom-by-atom path
+    let edges = ScratchBuffer()       // per-edge arrays
+    let edgeIndex = IndexBuffer()     // senders and receivers of edges
+    let features = ScratchBuffer()    // per-atom feature arrays of every layer
+    let adjoints = ScratchBuffer()    // their adjoints
+    let perAtom = ScratchBuffer()     // head outputs, charges, their adjoints
+}
+
+/// Accumulates the virial and per-atom virials of edge forces.
+struct VirialTally {
+    var w = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+    /// Edge from sender j to receiver i with r = x_i - x_j and gradient g = dE/dr.
+    @inline(__always)
+    mutating func add(_ r: (Double, Double, Double), _ g: (Double, Double, Double), receiver i: Int, sender j: Int,
+                      atomVirials: UnsafeMutablePointer<Double>?) {
+        let xx = -r.0 * g.0, yy = -r.1 * g.1, zz = -r.2 * g.2
+        let xy = -0.5 * (r.0 * g.1 + r.1 * g.0)
+        let xz = -0.5 * (r.0 * g.2 + r.2 * g.0)
+        let yz = -0.5 * (r.1 * g.2 + r.2 * g.1)
+        w.0 += xx; w.1 += yy; w.2 += zz; w.3 += xy; w.4 += xz; w.5 += yz
+        guard let v = atomVirials else { return }
+        // Half of the edge's virial to each of its two atoms.
+        let vi = v + 6 * i, vj = v + 6 * j
+        vi[0] += 0.5 * xx; vi[1] += 0.5 * yy; vi[2] += 0.5 * zz; vi[3] += 0.5 * xy; vi[4] += 0.5 * xz; vi[5] += 0.5 * yz
+        vj[0] += 0.5 * xx; vj[1] += 0.5 * yy; vj[2] += 0.5 * zz; vj[3] += 0.5 * xy; vj[4] += 0.5 * xz; vj[5] += 0.5 * yz
+    }
+
+    var components: [Double] { [w.0, w.1, w.2, w.3, w.4, w.5] }
+}
+
+@inline(__always)
+func applyEdgeForce(_ g: (Double, Double, Double), receiver i: Int, sender j: Int, forces: UnsafeMutablePointer<Double>) {
+    forces[3 * i] -= g.0; forces[3 * i + 1] -= g.1; forces[3 * i + 2] -= g.2
+    forces[3 * j] += g.0; forces[3 * j + 1] += g.1; forces[3 * j + 2] += g.2
+}

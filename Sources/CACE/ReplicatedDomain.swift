@@ -1,0 +1,200 @@
+/// A single domain holding all atoms of a structure plus the periodic images within the
+/// cutoff as ghost atoms, with a cell-list neighbour list. It is its own communicator:
+/// a ghost's owner is the atom it is an image of.
+final class ReplicatedDomain: DomainCommunicator {
+    let localCount: Int
+    private(set) var totalCount: Int
+    private var positions: [Double]
+    private var species: [Int32]
+    private var owner: [Int]
+    /// The cell used for images (nil without periodicity).
+    let cell: [Double]?
+    private var neighborCounts: [Int32]
+    private var neighborIndices: [Int32]
+    private var neighborOffsets: [Int]
+
+    init(structure: Structure, species atomSpecies: [Int32], cutoff: Double) throws(CACEError) {
+        let n = structure.count
+        guard structure.positions.count == 3 * n else { throw .structure("positions do not match the atom count") }
+        for v in structure.positions where !v.isFinite { throw .structure("a position is not a finite number") }
+        localCount = n
+        positions = structure.positions
+        species = atomSpecies
+        owner = Array(0..<n)
+        let periodic = [structure.pbc.0, structure.pbc.1, structure.pbc.2]
+        if periodic.contains(true) {
+            guard let h = structure.cell, h.count == 9, h.allSatisfy({ $0.isFinite }) else {
+                throw .structure("a periodic structure needs a cell (Lattice=...)")
+            }
+            cell = h
+            try Self.addImages(cell: h, periodic: periodic, cutoff: cutoff, positions: &positions,
+                               species: &species, owner: &owner, localCount: n)
+        } else {
+            cell = nil
+        }
+        totalCount = owner.count
+        (neighborCounts, neighborIndices, neighborOffsets) = Self.neighbors(positions: positions, localCount: n,
+                                                                             totalCount: owner.count, cutoff: cutoff)
+    }
+
+    /// Wraps the atoms into the cell along periodic directions and appends every image that
+    /// can be within `cutoff` of an atom in the cell.
+    private static func addImages(cell h: [Double], periodic: [Bool], cutoff: Double, positions: inout [Double],
+                                  species: inout [Int32], owner: inout [Int], localCount n: Int) throws(CACEError) {
+        let volume = h[0] * (h[4] * h[8] - h[5] * h[7]) - h[1] * (h[3] * h[8] - h[5] * h[6]) + h[2] * (h[3] * h[7] - h[4] * h[6])
+        guard abs(volume) > 1e-9 else { throw .structure("the cell has zero volume") }
+        // Rows of the inverse transpose: fractional coordinate s_a = x . inv[a].
+        let inv: [Double] = [
+            (h[4] * h[8] - h[5] * h[7]) / volume, (h[5] * h[6] - h[3] * h[8]) / volume, (h[3] * h[7] - h[4] * h[6]) / volume,
+            (h[7] * h[2] - h[8] * h[1]) / volume, (h[8] * h[0] - h[6] * h[2]) / volume, (h[6] * h[1] - h[7] * h[0]) / volume,
+            (h[1] * h[5] - h[2] * h[4]) / volume, (h[2] * h[3] - h[0] * h[5]) / volume, (h[0] * h[4] - h[1] * h[3]) / volume,
+        ]
+        var reach = [0, 0, 0]
+        var margin = [0.0, 0.0, 0.0]
+        for a in 0..<3 where periodic[a] {
+            // Spacing of lattice planes a is 1/|inv[a]|; images out to cutoff past the cell are needed.
+            let norm = (inv[3 * a] * inv[3 * a] + inv[3 * a + 1] * inv[3 * a + 1] + inv[3 * a + 2] * inv[3 * a + 2]).squareRoot()
+            margin[a] = cutoff * norm
+            guard margin[a] < 1000 else { throw .structure("the cell is too thin for the cutoff (more than 1000 images)") }
+            reach[a] = Int(margin[a].rounded(.up))
+        }
+        var fractional = [Double](repeating: 0, count: 3 * n)
+        for i in 0..<n {
+            for a in 0..<3 {
+                var s = positions[3 * i] * inv[3 * a] + positions[3 * i + 1] * inv[3 * a + 1] + positions[3 * i + 2] * inv[3 * a + 2]
+                if periodic[a] {
+                    let shift = s.rounded(.down)
+                    s -= shift
+                    if s >= 1 { s -= 1 }
+                    for c in 0..<3 { positions[3 * i + c] -= shift * h[3 * a + c] }
+                }
+                fractional[3 * i + a] = s
+            }
+        }
+        let estimate = n * (2 * reach[0] + 1) * (2 * reach[1] + 1) * (2 * reach[2] + 1)
+        guard estimate < 200_000_000 else { throw .structure("the structure needs too many periodic images (\(estimate))") }
+        for s0 in -reach[0]...reach[0] {
+            for s1 in -reach[1]...reach[1] {
+                for s2 in -reach[2]...reach[2] where s0 != 0 || s1 != 0 || s2 != 0 {
+                    let shift = [Double(s0), Double(s1), Double(s2)]
+                    let offset = (0..<3).map { c in shift[0] * h[c] + shift[1] * h[3 + c] + shift[2] * h[6 + c] }
+                    for i in 0..<n {
+                        var keep = true
+                        for a in 0..<3 where periodic[a] {
+                            let s = fractional[3 * i + a] + shift[a]
+                            if s < -margin[a] || s > 1 + margin[a] { keep = false; break }
+                        }
+                        guard keep else { continue }
+                        positions += [positions[3 * i] + offset[0], positions[3 * i + 1] + offset[1], positions[3 * i + 2] + offset[2]]
+                        species.append(species[i])
+                        owner.append(i)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Full neighbour list of the owned atoms over all atoms, by cell lists (linear in N).
+    private static func neighbors(positions x: [Double], localCount: Int, totalCount: Int, cutoff: Double)
+        -> ([Int32], [Int32], [Int]) {
+        var lo = [Double.infinity, .infinity, .infinity], hi = [-Double.infinity, -.infinity, -.infinity]
+        for a in 0..<totalCount {
+            for c in 0..<3 { lo[c] = min(lo[c], x[3 * a + c]); hi[c] = max(hi[c], x[3 * a + c]) }
+        }
+        // Bins at least one cutoff wide; widened if the box would need too many bins.
+        var width = cutoff
+        var bins = [1, 1, 1]
+        while true {
+            bins = (0..<3).map { max(1, Int(((hi[$0] - lo[$0]) / width).rounded(.down)) + 1) }
+            if bins[0] * bins[1] * bins[2] <= 8 * totalCount + 64 { break }
+            width *= 2
+        }
+        func bin(_ a: Int) -> (Int, Int, Int) {
+            (min(bins[0] - 1, Int((x[3 * a] - lo[0]) / width)), min(bins[1] - 1, Int((x[3 * a + 1] - lo[1]) / width)),
+             min(bins[2] - 1, Int((x[3 * a + 2] - lo[2]) / width)))
+        }
+        let binCount = bins[0] * bins[1] * bins[2]
+        var head = [Int](repeating: -1, count: binCount)
+        var next = [Int](repeating: -1, count: totalCount)
+        for a in stride(from: totalCount - 1, through: 0, by: -1) {
+            let (b0, b1, b2) = bin(a)
+            let key = (b0 * bins[1] + b1) * bins[2] + b2
+            next[a] = head[key]
+            head[key] = a
+        }
+        let cutoffSquared = cutoff * cutoff
+        var counts = [Int32](repeating: 0, count: localCount)
+        var indices: [Int32] = []
+        var offsets = [Int](repeating: 0, count: localCount + 1)
+        for i in 0..<localCount {
+            offsets[i] = indices.count
+            let (b0, b1, b2) = bin(i)
+            for c0 in max(0, b0 - 1)...min(bins[0] - 1, b0 + 1) {
+                for c1 in max(0, b1 - 1)...min(bins[1] - 1, b1 + 1) {
+                    for c2 in max(0, b2 - 1)...min(bins[2] - 1, b2 + 1) {
+                        var j = head[(c0 * bins[1] + c1) * bins[2] + c2]
+                        while j >= 0 {
+                            if j != i {
+                                let dx = x[3 * i] - x[3 * j], dy = x[3 * i + 1] - x[3 * j + 1], dz = x[3 * i + 2] - x[3 * j + 2]
+                                if dx * dx + dy * dy + dz * dz < cutoffSquared { indices.append(Int32(j)) }
+                            }
+                            j = next[j]
+                        }
+                    }
+                }
+            }
+            counts[i] = Int32(indices.count - offsets[i])
+        }
+        offsets[localCount] = indices.count
+        return (counts, indices, offsets)
+    }
+
+    /// Runs `body` with a view of this domain's atoms and neighbour list.
+    func withAtomsView<R>(boundary: Boundary, _ body: (AtomsView) throws(CACEError) -> R) throws(CACEError) -> R {
+        let ilist = (0..<Int32(localCount)).map { $0 }
+        return try positions.withUnsafeBufferPointer { (x) throws(CACEError) -> R in
+            try species.withUnsafeBufferPointer { (z) throws(CACEError) -> R in
+                try neighborIndices.withUnsafeMutableBufferPointer { (idx) throws(CACEError) -> R in
+                    let base = idx.baseAddress
+                    let lists: [UnsafeMutablePointer<Int32>?] = (0..<localCount).map { i in
+                        base.map { $0 + neighborOffsets[i] }
+                    }
+                    return try lists.withUnsafeBufferPointer { (l) throws(CACEError) -> R in
+                        try ilist.withUnsafeBufferPointer { (il) throws(CACEError) -> R in
+                            try neighborCounts.withUnsafeBufferPointer { (nc) throws(CACEError) -> R in
+                                let view = NeighborListView(count: localCount, atoms: il.baseAddress.unsafelyUnwrapped,
+                                                            counts: nc.baseAddress.unsafelyUnwrapped,
+                                                            lists: l.baseAddress.unsafelyUnwrapped, mask: -1)
+                                return try body(AtomsView(localCount: localCount, totalCount: totalCount,
+                                                          positions: x.baseAddress.unsafelyUnwrapped,
+                                                          species: z.baseAddress.unsafelyUnwrapped,
+                                                          neighbors: view, boundary: boundary))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds ghost rows into their owners' rows.
+    func foldGhostRows(_ rows: inout [Double], width: Int) {
+        rows.withUnsafeMutableBufferPointer { reverseExchange($0.baseAddress.unsafelyUnwrapped, width: width) }
+    }
+
+    func forwardExchange(_ rows: UnsafeMutablePointer<Double>, width: Int) {
+        for g in localCount..<totalCount {
+            let source = rows + owner[g] * width, target = rows + g * width
+            for c in 0..<width { target[c] = source[c] }
+        }
+    }
+
+    func reverseExchange(_ rows: UnsafeMutablePointer<Double>, width: Int) {
+        for g in localCount..<totalCount {
+            let source = rows + g * width, target = rows + owner[g] * width
+            for c in 0..<width { target[c] += source[c] }
+        }
+    }
+
+    func sumOverRanks(_ values: UnsafeMutablePointer<Double>, count: Int) {}
+}

@@ -1,0 +1,87 @@
+/// One atomic configuration: what an extended-XYZ frame holds.
+public struct Structure: Sendable {
+    public var atomicNumbers: [Int]
+    /// [N][3] Cartesian positions, Angstrom, flattened.
+    public var positions: [Double]
+    /// Rows a, b, c of the cell (9 numbers), or nil for no cell.
+    public var cell: [Double]?
+    public var pbc: (Bool, Bool, Bool)
+
+    public var count: Int { atomicNumbers.count }
+
+    public init(atomicNumbers: [Int], positions: [Double], cell: [Double]?, pbc: (Bool, Bool, Bool)) {
+        self.atomicNumbers = atomicNumbers
+        self.positions = positions
+        self.cell = cell
+        self.pbc = pbc
+    }
+
+    public var isPeriodic: Bool { pbc.0 || pbc.1 || pbc.2 }
+    public var isFullyPeriodic: Bool { pbc.0 && pbc.1 && pbc.2 }
+
+    /// Signed volume a . (b x c) of the cell, or nil without a cell.
+    public var volume: Double? {
+        guard let h = cell else { return nil }
+        return h[0] * (h[4] * h[8] - h[5] * h[7]) - h[1] * (h[3] * h[8] - h[5] * h[6]) + h[2] * (h[3] * h[7] - h[4] * h[6])
+    }
+}
+
+/// Energy, forces and virial of one structure.
+public struct StructureResult: Sendable {
+    public var energy: Double
+    public var atomEnergies: [Double]
+    /// [N][3]
+    public var forces: [Double]
+    /// 3x3 row-major, W = -dE/d(strain), eV.
+    public var virial: [Double]
+    /// sigma = -W / V (eV/Angstrom^3, ASE sign), nil without a periodic cell.
+    public var stress: [Double]?
+    /// Long-range part of the energy.
+    public var longRangeEnergy: Double
+}
+
+extension Evaluator {
+    /// Evaluates a whole structure: builds periodic images and the neighbour list, runs the
+    /// model as a single domain, and folds image forces back onto the atoms.
+    public func evaluate(_ structure: Structure) throws(CACEError) -> StructureResult {
+        let n = structure.count
+        guard n > 0 else { throw .structure("the structure has no atoms") }
+        var species = [Int32](repeating: 0, count: n)
+        for (i, z) in structure.atomicNumbers.enumerated() {
+            guard let index = model.elementIndex(atomicNumber: z) else {
+                let name = Elements.symbol(of: z) ?? "Z=\(z)"
+                throw .argument("element \(name) (atom \(i)) is not in the model (elements: \(model.elementSymbols.joined(separator: " ")))")
+            }
+            species[i] = Int32(index)
+        }
+        let domain = try ReplicatedDomain(structure: structure, species: species, cutoff: model.cutoff)
+        let total = domain.totalCount
+        var forces = [Double](repeating: 0, count: 3 * total)
+        var atomEnergies = [Double](repeating: 0, count: n)
+        let boundary: Boundary
+        if structure.isFullyPeriodic, let cell = domain.cell {
+            boundary = .periodic(cell: cell)
+        } else if !structure.isPeriodic {
+            boundary = .open(tags: nil, atomCount: n)
+        } else {
+            boundary = .mixed
+        }
+        let summary = try forces.withUnsafeMutableBufferPointer { (f) throws(CACEError) -> EvaluationSummary in
+            try atomEnergies.withUnsafeMutableBufferPointer { (e) throws(CACEError) -> EvaluationSummary in
+                try domain.withAtomsView(boundary: boundary) { (atoms) throws(CACEError) -> EvaluationSummary in
+                    try evaluate(atoms, into: EvaluationTargets(forces: f.baseAddress.unsafelyUnwrapped,
+                                                                atomEnergies: e.baseAddress), communicator: domain)
+                }
+            }
+        }
+        domain.foldGhostRows(&forces, width: 3)
+        let w = summary.virial
+        let virial = [w[0], w[3], w[4], w[3], w[1], w[5], w[4], w[5], w[2]]
+        var stress: [Double]? = nil
+        if structure.isFullyPeriodic, let volume = structure.volume, volume != 0 {
+            stress = virial.map { -$0 / volume }
+        }
+        return StructureResult(energy: summary.energy, atomEnergies: atomEnergies, forces: Array(forces[0..<(3 * n)]),
+                               virial: virial, stress: stress, longRangeEnergy: summary.longRangeEnergy)
+    }
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import CACE
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case extxyz, json
+}
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate every frame of an extended XYZ file: energy, per-atom energies, forces, virial, stress.")
+
+    @Argument(help: "Model file (.safetensors).")
+    var model: String
+
+    @Argument(help: "Structures (extended XYZ, one or many frames).")
+    var structures: String
+
+    @Option(help: "Output format: extxyz or json.")
+    var format: OutputFormat = .extxyz
+
+    @Flag(help: "Do not add the model's per-element reference energies (E0s).")
+    var noE0 = false
+
+    func run() throws {
+        let evaluator = Evaluator(model: try loadModel(model))
+        evaluator.includeAtomicEnergies = !noE0
+        let frames = try readStructures(structures)
+        var results: [StructureResult] = []
+        for (index, frame) in frames.enumerated() {
+            do {
+                results.append(try evaluator.evaluate(frame))
+            } catch {
+                throw ValidationError("frame \(index + 1): \(error.description)")
+            }
+        }
+        switch format {
+        case .json: print(OutputWriter.json(results))
+        case .extxyz: print(OutputWriter.extendedXYZ(frames, results), terminator: "")
+        }
+    }
+}
