@@ -114,7 +114,6 @@ extension Evaluator {
         var work = makeAtomWork(maxEdges: maxEdges)
         var summary = EvaluationSummary()
         var virial = VirialTally()
-        let headCount = model.heads.count
 
         // With a long-range term, charges of all atoms are needed before any backward pass.
         var chargeBar: UnsafeMutablePointer<Double>? = nil
@@ -143,11 +142,11 @@ extension Evaluator {
             let i = Int(list.atoms[ii])
             guard atoms.species[i] >= 0 else { continue }
             try atomForward(i, atoms, &work)
+            featureObserver?(i, UnsafeBufferPointer(start: work.x, count: model.featureCount))
             let energy = shortRangeEnergy(work.heads)
             summary.energy += energy
             targets.atomEnergies?[i] += energy
             headSeeds(work.seeds, chargeBar: chargeBar?[i] ?? 0)
-            _ = headCount
             atomBackward(i, atoms, &work, forces: targets.forces, virial: &virial, atomVirials: targets.atomVirials)
         }
         for a in 0..<6 { summary.virial[a] += virial.components[a] }

@@ -107,15 +107,15 @@ extension Evaluator {
         // Per-atom work buffers.
         let hnetStride = m.layers.compactMap { $0.bchi?.network.scratchCount }.max() ?? 0
         let hnetWidth = m.layers.compactMap { $0.bchi?.network.outputs }.max() ?? 0
-        let sizes = [nz * nr * nk * cs, nr * nk * cs, aWidth, m.featureCount, m.featureCount, m.heads.count,
+        let sizes = [nz * nr * nk * cs, nr * nk * cs, m.featureCount, m.featureCount, m.heads.count,
                      m.heads.count, m.heads.count * m.readoutScratchStride, nk, 3 * (m.maxL + 1), hnetStride,
                      2 * hnetWidth, bWidth]
         var cursor = scratch.atom.reserve(sizes.reduce(0, +))
         var parts: [UnsafeMutablePointer<Double>] = []
         for size in sizes { parts.append(cursor); cursor += size }
-        let (p, channelWork, aWork, x, xBar, headOut, seeds, readout, yBar, powers, hnetScratch, hnetIO, bWork) =
+        let (p, channelWork, x, xBar, headOut, seeds, readout, yBar, powers, hnetScratch, hnetIO, bWork) =
             (parts[0], parts[1], parts[2], parts[3], parts[4], parts[5], parts[6], parts[7], parts[8], parts[9],
-             parts[10], parts[11], parts[12])
+             parts[10], parts[11])
 
         // ---- Forward, layer 0 (owned atoms).
         for ii in 0..<list.count {
@@ -216,6 +216,7 @@ extension Evaluator {
             let i = Int(list.atoms[ii])
             guard species[i] >= 0 else { continue }
             gatherFeatures(i)
+            featureObserver?(i, UnsafeBufferPointer(start: x, count: m.featureCount))
             m.readoutForward(x, headOutputs: perAtom + i * m.heads.count, scratch: readout, scratchStride: m.readoutScratchStride)
             let energy = shortRangeEnergy(perAtom + i * m.heads.count)
             summary.energy += energy
@@ -315,15 +316,14 @@ extension Evaluator {
                             for n in 0..<nr {
                                 for k in 0..<nk {
                                     let sBar = channelWork + (n * nk + k) * cs, ok = oj + k * cs, okBar = ojBar + k * cs
-                                    let v = m.messageNorm * rho[n] * y[k]
+                                    let psi = rho[n] * y[k]
                                     var sum = 0.0
                                     for c in 0..<cs {
                                         let wc = m.messageNorm * sBar[c] * weights[c]
                                         sum += wc * ok[c]
-                                        okBar[c] += v / m.messageNorm * wc
+                                        okBar[c] += psi * wc
                                     }
                                     pBar[n * nk + k] += sum
-                                    _ = v
                                 }
                             }
                         }
@@ -366,7 +366,6 @@ extension Evaluator {
             virial.add(r, g, receiver: i, sender: j, atomVirials: targets.atomVirials)
         }
         for c in 0..<6 { summary.virial[c] += virial.components[c] }
-        _ = aWork
         return summary
     }
 

@@ -10,6 +10,11 @@ public final class Evaluator {
     public let model: CACEModel
     /// Add the model's per-element reference energies (E0s) to the energies.
     public var includeAtomicEnergies = false
+    /// Worker threads for the atom loop (1 = the calling thread only).
+    public var threadCount = 1
+    /// Called with (atom, read-out features) for every evaluated owned atom; the features
+    /// are upstream's node_feats flattened as ((m Q + q) C + c)(T+1) + t. For tests.
+    public var featureObserver: ((Int, UnsafeBufferPointer<Double>) -> Void)?
 
     let scratch = EvaluatorScratch()
 

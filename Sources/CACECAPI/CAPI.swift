@@ -1,1 +1,194 @@
-enum Placeholder {}
+import CACE
+import CCACE
+
+// The C ABI declared in CInterop/include/cace.h. Every entry point validates its
+// arguments and converts Swift errors into a status code plus message: nothing here
+// may trap, because a trap would kill an MPI rank without a LAMMPS error message.
+
+/// What a `cace_model *` points to: the model plus a reusable evaluator.
+final class ModelHandle {
+    let evaluator: Evaluator
+    init(model: CACEModel) { evaluator = Evaluator(model: model) }
+}
+
+/// Copies `message` into a caller's buffer, truncated and NUL-terminated.
+func writeMessage(_ message: String, _ buffer: UnsafeMutablePointer<CChar>?, _ length: Int) {
+    guard let buffer, length > 0 else { return }
+    var count = 0
+    for byte in message.utf8 where count < length - 1 {
+        buffer[count] = CChar(bitPattern: byte)
+        count += 1
+    }
+    buffer[count] = 0
+}
+
+func status(of error: CACEError) -> Int32 {
+    switch error {
+    case .io: return Int32(CACE_ERR_IO.rawValue)
+    case .format: return Int32(CACE_ERR_FORMAT.rawValue)
+    case .unsupported: return Int32(CACE_ERR_UNSUPPORTED.rawValue)
+    case .argument, .structure: return Int32(CACE_ERR_ARGUMENT.rawValue)
+    case .geometry: return Int32(CACE_ERR_GEOMETRY.rawValue)
+    }
+}
+
+func handle(_ pointer: OpaquePointer?) -> ModelHandle? {
+    guard let pointer else { return nil }
+    return Unmanaged<ModelHandle>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue()
+}
+
+@_cdecl("cace_abi_version")
+public func caceABIVersion() -> Int32 { 1 }
+
+@_cdecl("cace_model_load")
+public func caceModelLoad(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?,
+                          _ err: UnsafeMutablePointer<CChar>?, _ errLength: Int) -> Int32 {
+    guard let path, let out else {
+        writeMessage("cace_model_load: path and out must not be NULL", err, errLength)
+        return Int32(CACE_ERR_ARGUMENT.rawValue)
+    }
+    out.pointee = nil
+    do throws(CACEError) {
+        let model = try CACEModel(contentsOf: String(cString: path))
+        out.pointee = OpaquePointer(Unmanaged.passRetained(ModelHandle(model: model)).toOpaque())
+        return Int32(CACE_OK.rawValue)
+    } catch {
+        writeMessage(error.description, err, errLength)
+        return status(of: error)
+    }
+}
+
+@_cdecl("cace_model_free")
+public func caceModelFree(_ model: OpaquePointer?) {
+    guard let model else { return }
+    Unmanaged<ModelHandle>.fromOpaque(UnsafeRawPointer(model)).release()
+}
+
+@_cdecl("cace_model_cutoff")
+public func caceModelCutoff(_ model: OpaquePointer?) -> Double { handle(model)?.evaluator.model.cutoff ?? 0 }
+
+@_cdecl("cace_model_num_elements")
+public func caceModelNumElements(_ model: OpaquePointer?) -> Int32 {
+    Int32(handle(model)?.evaluator.model.elementCount ?? 0)
+}
+
+@_cdecl("cace_model_atomic_number")
+public func caceModelAtomicNumber(_ model: OpaquePointer?, _ index: Int32) -> Int32 {
+    guard let m = handle(model)?.evaluator.model, index >= 0, Int(index) < m.elementCount else { return -1 }
+    return Int32(m.atomicNumbers[Int(index)])
+}
+
+@_cdecl("cace_model_element_index")
+public func caceModelElementIndex(_ model: OpaquePointer?, _ symbol: UnsafePointer<CChar>?) -> Int32 {
+    guard let m = handle(model)?.evaluator.model, let symbol else { return -1 }
+    return Int32(m.elementIndex(symbol: String(cString: symbol)) ?? -1)
+}
+
+@_cdecl("cace_model_num_message_passing")
+public func caceModelNumMessagePassing(_ model: OpaquePointer?) -> Int32 {
+    Int32(handle(model)?.evaluator.model.messagePassingCount ?? 0)
+}
+
+@_cdecl("cace_model_has_long_range")
+public func caceModelHasLongRange(_ model: OpaquePointer?) -> Int32 {
+    handle(model)?.evaluator.model.hasLongRange == true ? 1 : 0
+}
+
+@_cdecl("cace_model_exchange_width")
+public func caceModelExchangeWidth(_ model: OpaquePointer?) -> Int32 {
+    Int32(handle(model)?.evaluator.model.exchangeWidth ?? 0)
+}
+
+@_cdecl("cace_model_set_threads")
+public func caceModelSetThreads(_ model: OpaquePointer?, _ threads: Int32, _ err: UnsafeMutablePointer<CChar>?,
+                                _ errLength: Int) -> Int32 {
+    guard let h = handle(model) else {
+        writeMessage("cace_model_set_threads: model is NULL", err, errLength)
+        return Int32(CACE_ERR_ARGUMENT.rawValue)
+    }
+    guard threads >= 1, threads <= 1024 else {
+        writeMessage("thread count \(threads) must be between 1 and 1024", err, errLength)
+        return Int32(CACE_ERR_ARGUMENT.rawValue)
+    }
+    h.evaluator.threadCount = Int(threads)
+    return Int32(CACE_OK.rawValue)
+}
+
+/// Forwards the core's collective operations to the host's callbacks.
+struct HostCommunicator: DomainCommunicator {
+    let host: cace_host?
+
+    func forwardExchange(_ rows: UnsafeMutablePointer<Double>, width: Int) {
+        guard let host, let f = host.forward_exchange else { return }
+        f(host.context, rows, Int32(width))
+    }
+
+    func reverseExchange(_ rows: UnsafeMutablePointer<Double>, width: Int) {
+        guard let host, let f = host.reverse_exchange else { return }
+        f(host.context, rows, Int32(width))
+    }
+
+    func sumOverRanks(_ values: UnsafeMutablePointer<Double>, count: Int) {
+        guard let host, let f = host.sum_over_ranks else { return }
+        f(host.context, values, Int32(count))
+    }
+}
+
+@_cdecl("cace_compute")
+public func caceCompute(_ model: OpaquePointer?, _ system: UnsafePointer<cace_system>?, _ host: UnsafePointer<cace_host>?,
+                        _ result: UnsafeMutablePointer<cace_result>?, _ err: UnsafeMutablePointer<CChar>?,
+                        _ errLength: Int) -> Int32 {
+    func fail(_ message: String) -> Int32 {
+        writeMessage("cace_compute: " + message, err, errLength)
+        return Int32(CACE_ERR_ARGUMENT.rawValue)
+    }
+    guard let h = handle(model) else { return fail("model is NULL") }
+    guard let s = system?.pointee else { return fail("system is NULL") }
+    guard let result else { return fail("result is NULL") }
+    guard s.nlocal >= 0, s.nall >= s.nlocal, s.inum >= 0, s.inum <= s.nlocal else {
+        return fail("inconsistent counts nlocal=\(s.nlocal) nall=\(s.nall) inum=\(s.inum)")
+    }
+    guard let forces = result.pointee.forces else { return fail("result.forces is NULL") }
+    // Empty domains (an MPI rank without atoms) may pass NULL arrays; use a dummy.
+    var dummyDouble = 0.0
+    var dummyInt: Int32 = 0
+    var dummyList: UnsafeMutablePointer<Int32>? = nil
+    return withUnsafeMutablePointer(to: &dummyDouble) { dd in
+        withUnsafeMutablePointer(to: &dummyInt) { di in
+            withUnsafeMutablePointer(to: &dummyList) { dl in
+                if s.nall > 0 && (s.x == nil || s.species == nil) { return fail("x and species must not be NULL") }
+                if s.inum > 0 && (s.ilist == nil || s.numneigh == nil || s.firstneigh == nil) {
+                    return fail("the neighbour list arrays must not be NULL")
+                }
+                let boundary: Boundary
+                if s.periodic == 1 {
+                    guard let cell = s.cell else { return fail("periodic system without a cell") }
+                    boundary = .periodic(cell: (0..<9).map { cell[$0] })
+                } else if s.periodic == 0 {
+                    boundary = .open(tags: s.tag, atomCount: s.tag == nil ? Int(s.nlocal) : Int(s.natoms))
+                } else {
+                    boundary = .mixed
+                }
+                let list = NeighborListView(count: Int(s.inum), atoms: s.ilist ?? UnsafePointer(di),
+                                            counts: s.numneigh ?? UnsafePointer(di),
+                                            lists: s.firstneigh.map { UnsafePointer($0) } ?? UnsafePointer(dl),
+                                            mask: s.neighmask)
+                let atoms = AtomsView(localCount: Int(s.nlocal), totalCount: Int(s.nall), positions: s.x ?? UnsafePointer(dd),
+                                      species: s.species ?? UnsafePointer(di), neighbors: list, boundary: boundary)
+                let targets = EvaluationTargets(forces: forces, atomEnergies: result.pointee.atom_energy,
+                                                atomVirials: result.pointee.atom_virial)
+                do throws(CACEError) {
+                    h.evaluator.includeAtomicEnergies = result.pointee.include_e0 != 0
+                    let summary = try h.evaluator.evaluate(atoms, into: targets, communicator: HostCommunicator(host: host?.pointee))
+                    result.pointee.energy = summary.energy
+                    result.pointee.virial = (summary.virial[0], summary.virial[1], summary.virial[2],
+                                             summary.virial[3], summary.virial[4], summary.virial[5])
+                    return Int32(CACE_OK.rawValue)
+                } catch {
+                    writeMessage(error.description, err, errLength)
+                    return status(of: error)
+                }
+            }
+        }
+    }
+}
