@@ -27,7 +27,7 @@ let package = Package(
         ),
 
         // MARK: - Tests
-        .testTarget(name: "CACETests", dependencies: ["CACE"]),
+        .testTarget(name: "CACETests", dependencies: ["CACE", "CACECAPI", "CCACE"]),
     ],
     swiftLanguageModes: [.v6]
 )

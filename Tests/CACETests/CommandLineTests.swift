@@ -1,0 +1,88 @@
+import Foundation
+import XCTest
+@testable import CACE
+
+/// Runs the `cace` executable as a user would.
+final class CommandLineTests: XCTestCase {
+    var tool: URL {
+        // The test bundle sits in the build products directory, beside the executable.
+        let bundle = Bundle(for: CommandLineTests.self).bundleURL
+        let candidates = [bundle.appendingPathComponent("cace"), bundle.deletingLastPathComponent().appendingPathComponent("cace")]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
+    }
+
+    func run(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+        let process = Process()
+        process.executableURL = tool
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    func temporaryFile(_ name: String, _ bytes: [UInt8]) throws -> String {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("cace-cli-\(UUID().uuidString)-\(name)")
+        try Data(bytes).write(to: url)
+        return url.path
+    }
+
+    func testEvaluateWritesJSONAndMatchesLibrary() throws {
+        var spec = SyntheticModel()
+        spec.zs = [1, 8]
+        let modelPath = try temporaryFile("model.safetensors", spec.fileBytes())
+        let xyz = "3\nProperties=species:S:1:pos:R:3\nO 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n"
+        let xyzPath = try temporaryFile("water.xyz", Array(xyz.utf8))
+        let result = try run(["evaluate", modelPath, xyzPath, "--format", "json"])
+        XCTAssertEqual(result.status, 0, result.err)
+        let frames = try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as! [[String: Any]]
+        XCTAssertEqual(frames.count, 1)
+        let expected = try Evaluator(model: spec.model()).evaluate(try ExtendedXYZ.parse(xyz)[0])
+        // Foundation's JSON reader may round the last bit.
+        XCTAssertEqual((frames[0]["energy"] as! NSNumber).doubleValue, expected.energy, accuracy: 1e-14)
+        XCTAssertLessThanOrEqual(relativeError((frames[0]["forces"] as! [[Double]]).flatMap { $0 }, expected.forces), 1e-14)
+        XCTAssertEqual((frames[0]["virial"] as! [Double]).count, 9)
+        XCTAssertTrue(frames[0]["stress"] is NSNull)
+
+        let info = try run(["info", modelPath])
+        XCTAssertEqual(info.status, 0)
+        XCTAssertTrue(info.out.contains("H (Z=1), O (Z=8)"), info.out)
+    }
+
+    func testErrorsExitNonZeroWithOneLine() throws {
+        let badModel = try temporaryFile("bad.safetensors", Array("not a model".utf8))
+        var spec = SyntheticModel()
+        spec.zs = [14]
+        let modelPath = try temporaryFile("model.safetensors", spec.fileBytes())
+        let unknownElement = try temporaryFile("c.xyz", Array("1\n\nC 0 0 0\n".utf8))
+        let malformed = try temporaryFile("m.xyz", Array("2\n\nSi 0 0 0\n".utf8))
+        for (arguments, text) in [(["info", badModel], "not a valid safetensors file"),
+                                  (["evaluate", modelPath, unknownElement], "element C"),
+                                  (["evaluate", modelPath, malformed], "ends early"),
+                                  (["evaluate", "/nonexistent.safetensors", malformed], "cannot open")] {
+            let result = try run(arguments)
+            XCTAssertNotEqual(result.status, 0, "\(arguments)")
+            let lines = result.err.split(separator: "\n").filter { !$0.isEmpty && !$0.hasPrefix("Usage") && !$0.hasPrefix("  See") }
+            XCTAssertEqual(lines.count, 1, "one-line message expected: \(result.err)")
+            XCTAssertTrue(result.err.contains(text), "'\(result.err)' lacks '\(text)'")
+        }
+    }
+
+    /// The water reference through the CLI, including the long-range term (issue 2's check).
+    func testWaterReferenceThroughCLI() throws {
+        let root = try requireReference().appendingPathComponent("water_trained")
+        let result = try run(["evaluate", root.appendingPathComponent("model.safetensors").path,
+                              root.appendingPathComponent("liquid64_frame0.xyz").path, "--format", "json"])
+        XCTAssertEqual(result.status, 0, result.err)
+        let frame = (try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as! [[String: Any]])[0]
+        let ref = try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("liquid64_frame0.json"))) as! [String: Any]
+        let e = (ref["energy"] as! NSNumber).doubleValue
+        XCTAssertEqual((frame["energy"] as! NSNumber).doubleValue, e, accuracy: 1e-9 * abs(e))
+        let forces = (frame["forces"] as! [[Double]]).flatMap { $0 }
+        XCTAssertLessThanOrEqual(relativeError(forces, (ref["forces"] as! [[Double]]).flatMap { $0 }), 1e-8)
+    }
+}
