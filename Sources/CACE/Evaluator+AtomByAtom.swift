@@ -25,17 +25,17 @@ extension Evaluator {
         var edgeCount = 0
     }
 
-    func makeAtomWork(maxEdges: Int) -> AtomWork {
+    func makeAtomWork(maxEdges: Int, in thread: ThreadScratch) -> AtomWork {
         let m = model
         let nr = m.radialFunctionCount, nk = m.angularCount, cs = m.channelCount
         let sizes = [3 * maxEdges, maxEdges, nr * maxEdges, nr * maxEdges, nk * maxEdges,
                      m.elementCount * nr * nk, nr * nk * cs, m.radialBasisCount * nk * cs, m.radialBasisCount * nk * cs,
                      m.featureCount, m.featureCount, m.heads.count, m.heads.count,
                      m.heads.count * m.readoutScratchStride, nk, 3 * (m.maxL + 1)]
-        var base = scratch.atom.reserve(sizes.reduce(0, +))
+        var base = thread.atom.reserve(sizes.reduce(0, +))
         var parts: [UnsafeMutablePointer<Double>] = []
         for size in sizes { parts.append(base); base += size }
-        return AtomWork(maxEdges: maxEdges, senders: scratch.edgeIndex.reserve(maxEdges), vectors: parts[0],
+        return AtomWork(maxEdges: maxEdges, senders: thread.senders.reserve(maxEdges), vectors: parts[0],
                         lengths: parts[1], rho: parts[2], rhoDerivative: parts[3], y: parts[4], p: parts[5],
                         channelFeatures: parts[6], a: parts[7], aBar: parts[8], x: parts[9], xBar: parts[10],
                         heads: parts[11], seeds: parts[12], readout: parts[13], yBar: parts[14], powers: parts[15])
@@ -111,22 +111,25 @@ extension Evaluator {
         let list = atoms.neighbors
         var maxEdges = 1
         for ii in 0..<list.count { maxEdges = max(maxEdges, Int(list.counts[Int(list.atoms[ii])])) }
-        var work = makeAtomWork(maxEdges: maxEdges)
+        let workers = max(1, min(threadCount, list.count / 16))
+        let threads = scratch.threads(workers)
         var summary = EvaluationSummary()
-        var virial = VirialTally()
+        targets.atomEnergies?.initialize(repeating: 0, count: atoms.localCount)
 
         // With a long-range term, charges of all atoms are needed before any backward pass.
         var chargeBar: UnsafeMutablePointer<Double>? = nil
         if let ewald = ewaldTerm, let chargeHead = model.chargeHead {
             let perAtom = scratch.perAtom.zeroed(2 * atoms.localCount)
             let charges = perAtom, bars = perAtom + atoms.localCount
-            for ii in 0..<list.count {
-                let i = Int(list.atoms[ii])
-                guard atoms.species[i] >= 0 else { continue }
-                try atomForward(i, atoms, &work)
-                charges[i] = work.heads[chargeHead]
+            try parallelChunks(count: list.count, workers: workers) { (worker, range) throws(CACEError) in
+                var work = makeAtomWork(maxEdges: maxEdges, in: threads[worker])
+                for ii in range {
+                    let i = Int(list.atoms[ii])
+                    guard atoms.species[i] >= 0 else { continue }
+                    try atomForward(i, atoms, &work)
+                    charges[i] = work.heads[chargeHead]
+                }
             }
-            targets.atomEnergies?.initialize(repeating: 0, count: atoms.localCount)
             let lr = try ewald.evaluate(atoms: atoms, charges: charges, chargeBar: bars, forces: targets.forces,
                                         atomEnergies: targets.atomEnergies, atomVirials: targets.atomVirials,
                                         communicator: communicator)
@@ -134,22 +137,48 @@ extension Evaluator {
             summary.longRangeEnergy = lr.energy
             for a in 0..<6 { summary.virial[a] += lr.virial[a] }
             chargeBar = bars
-        } else {
-            targets.atomEnergies?.initialize(repeating: 0, count: atoms.localCount)
         }
 
-        for ii in 0..<list.count {
-            let i = Int(list.atoms[ii])
-            guard atoms.species[i] >= 0 else { continue }
-            try atomForward(i, atoms, &work)
-            featureObserver?(i, UnsafeBufferPointer(start: work.x, count: model.featureCount))
-            let energy = shortRangeEnergy(work.heads)
-            summary.energy += energy
-            targets.atomEnergies?[i] += energy
-            headSeeds(work.seeds, chargeBar: chargeBar?[i] ?? 0)
-            atomBackward(i, atoms, &work, forces: targets.forces, virial: &virial, atomVirials: targets.atomVirials)
+        // Each worker adds forces (and per-atom virials) into its own buffers; worker 0 uses the targets.
+        let forceCount = 3 * atoms.totalCount, virialCount = targets.atomVirials == nil ? 0 : 6 * atoms.totalCount
+        var partial = [EvaluationSummary](repeating: EvaluationSummary(), count: workers)
+        try partial.withUnsafeMutableBufferPointer { (partialSums) throws(CACEError) in
+            let sums = partialSums.baseAddress.unsafelyUnwrapped
+            try parallelChunks(count: list.count, workers: workers) { (worker, range) throws(CACEError) in
+                var work = makeAtomWork(maxEdges: maxEdges, in: threads[worker])
+                var forces = targets.forces, atomVirials = targets.atomVirials
+                if worker > 0 {
+                    forces = threads[worker].forces.zeroed(forceCount)
+                    if virialCount > 0 { atomVirials = threads[worker].virials.zeroed(virialCount) }
+                }
+                var virial = VirialTally()
+                var energy = 0.0
+                for ii in range {
+                    let i = Int(list.atoms[ii])
+                    guard atoms.species[i] >= 0 else { continue }
+                    try atomForward(i, atoms, &work)
+                    featureObserver?(i, UnsafeBufferPointer(start: work.x, count: model.featureCount))
+                    let atomEnergy = shortRangeEnergy(work.heads)
+                    energy += atomEnergy
+                    targets.atomEnergies?[i] += atomEnergy
+                    headSeeds(work.seeds, chargeBar: chargeBar?[i] ?? 0)
+                    atomBackward(i, atoms, &work, forces: forces, virial: &virial, atomVirials: atomVirials)
+                }
+                sums[worker].energy = energy
+                sums[worker].virial = virial.components
+            }
         }
-        for a in 0..<6 { summary.virial[a] += virial.components[a] }
+        for worker in 0..<workers {
+            summary.energy += partial[worker].energy
+            for a in 0..<6 { summary.virial[a] += partial[worker].virial[a] }
+            guard worker > 0 else { continue }
+            let forces = threads[worker].forces.pointer
+            for q in 0..<forceCount { targets.forces[q] += forces[q] }
+            if let atomVirials = targets.atomVirials {
+                let virials = threads[worker].virials.pointer
+                for q in 0..<virialCount { atomVirials[q] += virials[q] }
+            }
+        }
         return summary
     }
 }

@@ -13,7 +13,8 @@ public final class Evaluator {
     /// Worker threads for the atom loop (1 = the calling thread only).
     public var threadCount = 1
     /// Called with (atom, read-out features) for every evaluated owned atom; the features
-    /// are upstream's node_feats flattened as ((m Q + q) C + c)(T+1) + t. For tests.
+    /// are upstream's node_feats flattened as ((m Q + q) C + c)(T+1) + t. For tests; with
+    /// several threads it is called concurrently.
     public var featureObserver: ((Int, UnsafeBufferPointer<Double>) -> Void)?
 
     let scratch = EvaluatorScratch()
@@ -97,8 +98,24 @@ public final class Evaluator {
     }
 }
 
+/// The buffers one worker thread of the atom-by-atom path reuses.
+final class ThreadScratch: @unchecked Sendable {
+    let atom = ScratchBuffer()
+    let senders = IndexBuffer()
+    let forces = ScratchBuffer()
+    let virials = ScratchBuffer()
+}
+
 /// The buffers an evaluator reuses.
 final class EvaluatorScratch {
+    private var threadScratch: [ThreadScratch] = []
+
+    /// Scratch for `count` worker threads.
+    func threads(_ count: Int) -> [ThreadScratch] {
+        while threadScratch.count < count { threadScratch.append(ThreadScratch()) }
+        return threadScratch
+    }
+
     let atom = ScratchBuffer()        // per-atom work of the atom-by-atom path
     let edges = ScratchBuffer()       // per-edge arrays
     let edgeIndex = IndexBuffer()     // senders and receivers of edges

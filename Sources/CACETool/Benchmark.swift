@@ -1,13 +1,58 @@
 import ArgumentParser
 import CACE
+import Foundation
 
 struct Benchmark: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Time energy+force evaluations (not yet implemented).")
+    static let configuration = CommandConfiguration(
+        abstract: "Time energy+force evaluations of the first frame: median microseconds per atom.")
 
-    @Argument var model: String
-    @Argument var structures: String
+    @Argument(help: "Model file (.safetensors).")
+    var model: String
+
+    @Argument(help: "Structure (extended XYZ; the first frame is used).")
+    var structures: String
+
+    @Option(name: .customLong("repeat"), help: "Timed evaluations after one warm-up.")
+    var repetitions: Int = 5
+
+    @Option(help: "Worker threads.")
+    var threads = 1
+
+    @Option(help: "Output format: text or json.")
+    var format: String = "text"
 
     func run() throws {
-        throw ValidationError("cace benchmark is not implemented yet")
+        guard repetitions >= 1, threads >= 1 else { throw ValidationError("--repeat and --threads must be at least 1") }
+        guard ["text", "json"].contains(format) else { throw ValidationError("--format must be text or json") }
+        let evaluator = Evaluator(model: try loadModel(model))
+        evaluator.threadCount = threads
+        let frame = try readStructures(structures)[0]
+        func timeOnce() throws -> Double {
+            let clock = ContinuousClock()
+            let start = clock.now
+            _ = try evaluator.evaluate(frame)
+            let elapsed = clock.now - start
+            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        }
+        do {
+            _ = try timeOnce()
+            var times: [Double] = []
+            for _ in 0..<repetitions { times.append(try timeOnce()) }
+            times.sort()
+            let median = times[times.count / 2]
+            let perAtom = median / Double(frame.count) * 1e6
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            let peakMB = Double(usage.ru_maxrss) / 1024
+            if format == "json" {
+                print("{\"atoms\": \(frame.count), \"us_per_atom\": \(perAtom), \"seconds_median\": \(median), "
+                      + "\"threads\": \(threads), \"precision\": \"double\", \"repeat\": \(repetitions), \"peak_rss_mb\": \(peakMB)}")
+            } else {
+                print("atoms \(frame.count)  threads \(threads)  median \(String(format: "%.4f", median)) s  "
+                      + "\(String(format: "%.1f", perAtom)) us/atom/evaluation  peak RSS \(String(format: "%.0f", peakMB)) MB")
+            }
+        } catch let error as CACEError {
+            throw ValidationError(error.description)
+        }
     }
 }

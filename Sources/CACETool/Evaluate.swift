@@ -21,9 +21,14 @@ struct Evaluate: ParsableCommand {
     @Flag(help: "Do not add the model's per-element reference energies (E0s).")
     var noE0 = false
 
+    @Option(help: "Worker threads.")
+    var threads = 1
+
     func run() throws {
         let evaluator = Evaluator(model: try loadModel(model))
         evaluator.includeAtomicEnergies = !noE0
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        evaluator.threadCount = threads
         let frames = try readStructures(structures)
         var results: [StructureResult] = []
         for (index, frame) in frames.enumerated() {

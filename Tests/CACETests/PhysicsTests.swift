@@ -131,6 +131,20 @@ final class PhysicsTests: XCTestCase {
         }
     }
 
+    func testThreadsGiveTheSerialAnswer() throws {
+        for (name, spec) in Self.variants {
+            let serial = Evaluator(model: try spec.model())
+            let threaded = Evaluator(model: try spec.model())
+            threaded.threadCount = 3
+            let s = rattledCrystal(species: spec.zs, repeats: 2)
+            let a = try serial.evaluate(s), b = try threaded.evaluate(s)
+            XCTAssertEqual(a.energy, b.energy, accuracy: 1e-12 * max(1, abs(a.energy)), name)
+            XCTAssertLessThanOrEqual(relativeError(b.forces, a.forces), 1e-12, name)
+            XCTAssertLessThanOrEqual(relativeError(b.virial, a.virial), 1e-12, name)
+            XCTAssertEqual(a.atomEnergies, b.atomEnergies, name)
+        }
+    }
+
     func testIsolatedAtomHasNoForceAndEnergyOfZeroFeatures() throws {
         var spec = SyntheticModel()
         spec.zs = [1, 8]
