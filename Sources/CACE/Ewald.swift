@@ -70,6 +70,7 @@ struct EwaldTerm {
         }
         // The kept k vectors: half space (first non-zero index positive), 0 < k^2 <= k_max^2.
         var kVectors: [Double] = []
+        var kIndices: [Int] = []      // offsets of n1, n2, n3 into the phase tables
         var kWeights: [Double] = []   // c_k = 2 exp(-sigma^2 k^2 / 2) / k^2
         var kFactor: [Double] = []    // d ln c_k / d(k^2) = -(sigma^2/2 + 1/k^2)
         let sigma2 = settings.sigma * settings.sigma
@@ -84,6 +85,7 @@ struct EwaldTerm {
                     let k2 = kx * kx + ky * ky + kz * kz
                     guard k2 > 0, k2 <= settings.kSquaredMax else { continue }
                     kVectors += [kx, ky, kz]
+                    kIndices += [n1 + nMax[0], n2 + nMax[1], n3 + nMax[2]]
                     kWeights.append(2 * exp(-sigma2 * k2 / 2) / k2)
                     kFactor.append(-(sigma2 / 2 + 1 / k2))
                 }
@@ -92,57 +94,98 @@ struct EwaldTerm {
         let nk = kWeights.count
         let nlocal = atoms.localCount
         let x = atoms.positions
-        // Structure factors S(k) = sum_i q_i exp(i k.r_i), summed over ranks.
-        var structure = [Double](repeating: 0, count: 2 * nk)
-        for k in 0..<nk {
-            let kx = kVectors[3 * k], ky = kVectors[3 * k + 1], kz = kVectors[3 * k + 2]
-            var re = 0.0, im = 0.0
-            for i in 0..<nlocal where atoms.species[i] >= 0 {
-                let phase = kx * x[3 * i] + ky * x[3 * i + 1] + kz * x[3 * i + 2]
-                re += charges[i] * cos(phase)
-                im += charges[i] * sin(phase)
+        // exp(i k.r) = prod_a exp(i n_a b_a.r): tables of exp(i n b_a.r) per atom, so that each
+        // (atom, k) costs two complex products instead of a sine and a cosine.
+        let tableOffset = [0, 2 * nMax[0] + 1, 2 * nMax[0] + 2 * nMax[1] + 2]
+        let tableCount = 2 * (nMax[0] + nMax[1] + nMax[2]) + 3
+        let tables = UnsafeMutablePointer<Double>.allocate(capacity: 2 * tableCount)
+        defer { tables.deallocate() }
+        for k in 0..<nk { for a in 0..<3 { kIndices[3 * k + a] = 2 * (kIndices[3 * k + a] + tableOffset[a]) } }
+        func fillTables(_ i: Int) {
+            for a in 0..<3 {
+                let phase = b[3 * a] * x[3 * i] + b[3 * a + 1] * x[3 * i + 1] + b[3 * a + 2] * x[3 * i + 2]
+                let (c1, s1) = (cos(phase), sin(phase))
+                let center = tables + 2 * (tableOffset[a] + nMax[a])
+                center[0] = 1
+                center[1] = 0
+                var (c, s) = (1.0, 0.0)
+                for n in stride(from: 1, through: nMax[a], by: 1) {
+                    (c, s) = (c * c1 - s * s1, s * c1 + c * s1)
+                    center[2 * n] = c; center[2 * n + 1] = s
+                    center[-2 * n] = c; center[-2 * n + 1] = -s
+                }
             }
-            structure[2 * k] = re
-            structure[2 * k + 1] = im
         }
-        structure.withUnsafeMutableBufferPointer { communicator.sumOverRanks($0.baseAddress.unsafelyUnwrapped, count: 2 * nk) }
-
+        var structure = [Double](repeating: 0, count: 2 * nk)
         var result = Result()
         let prefactor = scale / volume
-        for i in 0..<nlocal { chargeBar[i] = 0 }
-        for i in 0..<nlocal where atoms.species[i] >= 0 {
-            let qi = charges[i]
-            var energy = 0.0, potential = 0.0
-            var fx = 0.0, fy = 0.0, fz = 0.0
-            var w = [Double](repeating: 0, count: 6)
-            for k in 0..<nk {
-                let kx = kVectors[3 * k], ky = kVectors[3 * k + 1], kz = kVectors[3 * k + 2]
-                let phase = kx * x[3 * i] + ky * x[3 * i + 1] + kz * x[3 * i + 2]
-                let c = cos(phase), s = sin(phase)
-                let re = structure[2 * k], im = structure[2 * k + 1]
-                let projection = re * c + im * s          // Re(conj(S) e^{ik.r})
-                let share = kWeights[k] * qi * projection  // this atom's part of c_k |S|^2
-                energy += share
-                potential += 2 * kWeights[k] * projection
-                let along = 2 * kWeights[k] * qi * (im * c - re * s)   // d(c_k|S|^2)/dr_i = along * k
-                fx -= along * kx; fy -= along * ky; fz -= along * kz
-                let g = 2 * kFactor[k]
-                w[0] += share * (1 + g * kx * kx); w[1] += share * (1 + g * ky * ky); w[2] += share * (1 + g * kz * kz)
-                w[3] += share * g * kx * ky; w[4] += share * g * kx * kz; w[5] += share * g * ky * kz
+        kIndices.withUnsafeBufferPointer { indexBuffer in
+        kVectors.withUnsafeBufferPointer { vectorBuffer in
+        kWeights.withUnsafeBufferPointer { weightBuffer in
+        kFactor.withUnsafeBufferPointer { factorBuffer in
+        structure.withUnsafeMutableBufferPointer { structureBuffer in
+            let index = indexBuffer.baseAddress.unsafelyUnwrapped, kv = vectorBuffer.baseAddress.unsafelyUnwrapped
+            let weights = weightBuffer.baseAddress.unsafelyUnwrapped, factors = factorBuffer.baseAddress.unsafelyUnwrapped
+            let sk = structureBuffer.baseAddress.unsafelyUnwrapped
+            @inline(__always) func phase(_ k: Int) -> (Double, Double) {
+                let t1 = tables + index[3 * k], t2 = tables + index[3 * k + 1], t3 = tables + index[3 * k + 2]
+                let (c12, s12) = (t1[0] * t2[0] - t1[1] * t2[1], t1[1] * t2[0] + t1[0] * t2[1])
+                return (c12 * t3[0] - s12 * t3[1], s12 * t3[0] + c12 * t3[1])
             }
-            var atomEnergy = prefactor * energy
-            chargeBar[i] = prefactor * potential
-            if settings.removeSelfInteraction {
-                atomEnergy -= scale * selfCoefficient * qi * qi
-                chargeBar[i] -= scale * 2 * selfCoefficient * qi
+            // Structure factors S(k) = sum_i q_i exp(i k.r_i), summed over ranks.
+            for i in 0..<nlocal where atoms.species[i] >= 0 {
+                fillTables(i)
+                let qi = charges[i]
+                for k in 0..<nk {
+                    let (c, s) = phase(k)
+                    sk[2 * k] += qi * c
+                    sk[2 * k + 1] += qi * s
+                }
             }
-            result.energy += atomEnergy
-            atomEnergies?[i] += atomEnergy
-            forces[3 * i] += prefactor * fx; forces[3 * i + 1] += prefactor * fy; forces[3 * i + 2] += prefactor * fz
-            for a in 0..<6 {
-                result.virial[a] += prefactor * w[a]
-                atomVirials?[6 * i + a] += prefactor * w[a]
+            communicator.sumOverRanks(sk, count: 2 * nk)
+
+            for i in 0..<nlocal { chargeBar[i] = 0 }
+            for i in 0..<nlocal where atoms.species[i] >= 0 {
+                fillTables(i)
+                let qi = charges[i]
+                var energy = 0.0, potential = 0.0
+                var fx = 0.0, fy = 0.0, fz = 0.0
+                var w0 = 0.0, w1 = 0.0, w2 = 0.0, w3 = 0.0, w4 = 0.0, w5 = 0.0
+                for k in 0..<nk {
+                    let kx = kv[3 * k], ky = kv[3 * k + 1], kz = kv[3 * k + 2]
+                    let (c, s) = phase(k)
+                    let re = sk[2 * k], im = sk[2 * k + 1]
+                    let projection = re * c + im * s          // Re(conj(S) e^{ik.r})
+                    let share = weights[k] * qi * projection   // this atom's part of c_k |S|^2
+                    energy += share
+                    potential += 2 * weights[k] * projection
+                    let along = 2 * weights[k] * qi * (im * c - re * s)   // d(c_k|S|^2)/dr_i = along * k
+                    fx -= along * kx; fy -= along * ky; fz -= along * kz
+                    let g = 2 * factors[k]
+                    w0 += share * (1 + g * kx * kx); w1 += share * (1 + g * ky * ky); w2 += share * (1 + g * kz * kz)
+                    w3 += share * g * kx * ky; w4 += share * g * kx * kz; w5 += share * g * ky * kz
+                }
+                var atomEnergy = prefactor * energy
+                chargeBar[i] = prefactor * potential
+                if settings.removeSelfInteraction {
+                    atomEnergy -= scale * selfCoefficient * qi * qi
+                    chargeBar[i] -= scale * 2 * selfCoefficient * qi
+                }
+                result.energy += atomEnergy
+                atomEnergies?[i] += atomEnergy
+                forces[3 * i] += prefactor * fx; forces[3 * i + 1] += prefactor * fy; forces[3 * i + 2] += prefactor * fz
+                let w = (w0, w1, w2, w3, w4, w5)
+                result.virial[0] += prefactor * w.0; result.virial[1] += prefactor * w.1; result.virial[2] += prefactor * w.2
+                result.virial[3] += prefactor * w.3; result.virial[4] += prefactor * w.4; result.virial[5] += prefactor * w.5
+                if let v = atomVirials {
+                    v[6 * i] += prefactor * w.0; v[6 * i + 1] += prefactor * w.1; v[6 * i + 2] += prefactor * w.2
+                    v[6 * i + 3] += prefactor * w.3; v[6 * i + 4] += prefactor * w.4; v[6 * i + 5] += prefactor * w.5
+                }
             }
+        }
+        }
+        }
+        }
         }
         return result
     }
