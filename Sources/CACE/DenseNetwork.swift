@@ -18,6 +18,19 @@ struct DenseLayer: Sendable {
     let weight: [Double]
     let bias: [Double]?
     let activation: Activation
+    /// W transposed, [in][out]: the forward pass runs over contiguous outputs, which vectorizes.
+    let weightTransposed: [Double]
+
+    init(inputs: Int, outputs: Int, weight: [Double], bias: [Double]?, activation: Activation) {
+        self.inputs = inputs
+        self.outputs = outputs
+        self.weight = weight
+        self.bias = bias
+        self.activation = activation
+        var transposed = [Double](repeating: 0, count: weight.count)
+        for o in 0..<outputs { for i in 0..<inputs { transposed[i * outputs + o] = weight[o * inputs + i] } }
+        weightTransposed = transposed
+    }
 }
 
 /// A stack of dense layers: the Atomwise read-out (spec §6) and the Bchi hnet (§5.3).
@@ -42,12 +55,18 @@ struct DenseNetwork: Sendable {
         for (index, layer) in layers.enumerated() {
             let z = scratch + offset
             let y = index == layers.count - 1 ? output : scratch + offset + layer.outputs
-            layer.weight.withUnsafeBufferPointer { w in
-                for o in 0..<layer.outputs {
-                    let row = o * layer.inputs
-                    var s = layer.bias?[o] ?? 0
-                    for i in 0..<layer.inputs { s += w[row + i] * input[i] }
-                    z[o] = s
+            layer.weightTransposed.withUnsafeBufferPointer { w in
+                let nOut = layer.outputs
+                if let bias = layer.bias {
+                    for o in 0..<nOut { z[o] = bias[o] }
+                } else {
+                    for o in 0..<nOut { z[o] = 0 }
+                }
+                let base = w.baseAddress.unsafelyUnwrapped
+                for i in 0..<layer.inputs {
+                    let xi = input[i]
+                    if xi == 0 { continue }
+                    addScaled(nOut, xi, base + i * nOut, into: z)
                 }
             }
             switch layer.activation {
@@ -85,11 +104,11 @@ struct DenseNetwork: Sendable {
             let target = index == 0 ? inputBar : nextBar
             if index != 0 { for i in 0..<layer.inputs { target[i] = 0 } }
             layer.weight.withUnsafeBufferPointer { w in
+                let base = w.baseAddress.unsafelyUnwrapped
                 for o in 0..<layer.outputs {
                     let g = bar[o]
                     if g == 0 { continue }
-                    let row = o * layer.inputs
-                    for i in 0..<layer.inputs { target[i] += g * w[row + i] }
+                    addScaled(layer.inputs, g, base + o * layer.inputs, into: target)
                 }
             }
             swap(&bar, &nextBar)

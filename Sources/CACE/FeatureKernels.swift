@@ -20,9 +20,7 @@ extension CACEModel {
                          weight: Double) {
         let nk = angular.count
         for n in 0..<radialFunctionCount {
-            let w = weight * rho[n]
-            let row = p + n * nk
-            for k in 0..<nk { row[k] += w * y[k] }
+            addScaled(nk, weight * rho[n], y, into: p + n * nk)
         }
     }
 
@@ -72,9 +70,7 @@ extension CACEModel {
                     for m in 0..<nm {
                         let w = w0 + ((l * nr + n) * nm + m) * cs
                         for k in group {
-                            let src = x + (n * nk + k) * cs
-                            let dst = a + (m * nk + k) * cs
-                            for c in 0..<cs { dst[c] += scale * src[c] * w[c] }
+                            addScaledProduct(cs, scale, x + (n * nk + k) * cs, w, into: a + (m * nk + k) * cs)
                         }
                     }
                 }
@@ -93,9 +89,7 @@ extension CACEModel {
                     for m in 0..<nm {
                         let w = w0 + ((l * nr + n) * nm + m) * cs
                         for k in group {
-                            let src = aBar + (m * nk + k) * cs
-                            let dst = xBar + (n * nk + k) * cs
-                            for c in 0..<cs { dst[c] += src[c] * w[c] }
+                            addScaledProduct(cs, 1, aBar + (m * nk + k) * cs, w, into: xBar + (n * nk + k) * cs)
                         }
                     }
                 }

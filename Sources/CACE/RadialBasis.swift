@@ -67,9 +67,11 @@ enum CutoffFunction: Sendable {
         case .polynomial(let rc, let p):
             guard d < rc else { return (0, 0) }
             let x = d / rc
-            let xp = pow(x, p), xp1 = pow(x, p + 1), xp2 = pow(x, p + 2)
+            // Integer exponents (the usual p = 5 or 6) by multiplication: pow is slow.
+            let xp = p == p.rounded() && p >= 1 && p <= 16 ? integerPower(x, Int(p)) : pow(x, p)
+            let xp1 = xp * x, xp2 = xp1 * x
             let f = 1 - (p + 1) * (p + 2) / 2 * xp + p * (p + 2) * xp1 - p * (p + 1) / 2 * xp2
-            let df = -p * (p + 1) * (p + 2) / (2 * rc) * pow(x, p - 1) * (1 - x) * (1 - x)
+            let df = -p * (p + 1) * (p + 2) / (2 * rc) * (xp / x) * (1 - x) * (1 - x)
             return (f, df)
         case .cosine(let rc):
             guard d < rc else { return (0, 0) }
@@ -82,4 +84,11 @@ enum CutoffFunction: Sendable {
             return (f, -f * 2 * y / (rc * oneMinus * oneMinus))
         }
     }
+}
+
+@inline(__always)
+private func integerPower(_ x: Double, _ n: Int) -> Double {
+    var result = x
+    for _ in 1..<n { result *= x }
+    return result
 }
