@@ -127,12 +127,16 @@ void PairCACE::compute(int eflag, int vflag)
   if (!periodic)
     for (int i = 0; i < nlocal; i++) tag64[i] = atom->tag[i];
 
-  // a rank may own no atoms at all: pass null rows, but still take part in the collectives
+  // a rank may own no atoms at all (its arrays may be unallocated): it still takes part in the
+  // collectives, and the library gets valid (empty) pointers rather than null ones
+  double no_rows[6] = {0.0};
+  int no_species[1] = {-1};
+  int64_t no_tags[1] = {0};
   cace_system sys;
   sys.nlocal = nlocal;
   sys.nall = nall;
-  sys.x = nall ? &atom->x[0][0] : nullptr;
-  sys.species = atom_species;
+  sys.x = nall ? &atom->x[0][0] : no_rows;
+  sys.species = nall ? atom_species : no_species;
   sys.inum = list->inum;
   sys.ilist = list->ilist;
   sys.numneigh = list->numneigh;
@@ -140,7 +144,7 @@ void PairCACE::compute(int eflag, int vflag)
   sys.neighmask = NEIGHMASK;
   sys.periodic = periodic;
   sys.cell = cell;
-  sys.tag = tag64;
+  sys.tag = nlocal ? tag64 : no_tags;
   sys.natoms = atom->natoms;
 
   cace_host host;
@@ -152,7 +156,7 @@ void PairCACE::compute(int eflag, int vflag)
   cace_result res;
   res.energy = 0.0;
   for (double &v : res.virial) v = 0.0;
-  res.forces = nall ? &atom->f[0][0] : nullptr;    // added to; LAMMPS reverse-communicates ghosts
+  res.forces = nall ? &atom->f[0][0] : no_rows;    // added to; ghosts are reverse-communicated
   res.atom_energy = (eflag_atom && eatom) ? eatom : nullptr;
   res.atom_virial = (vflag_atom && vatom) ? &vatom[0][0] : nullptr;    // [nall][6], added to
   res.include_e0 = include_e0;
@@ -161,7 +165,7 @@ void PairCACE::compute(int eflag, int vflag)
   bad_width = 0;
   const int status = cace_compute(model, &sys, &host, &res, err, sizeof(err));
   if (bad_width)
-    error->all(FLERR, "CACE library asked to exchange {} doubles per atom, but only {} are reserved",
+    error->all(FLERR, "CACE library exchanged {} doubles per atom, but only {} were reserved",
                bad_width, comm_forward);
   if (status != CACE_OK) error->one(FLERR, "CACE evaluation failed: {}", err);
 
@@ -285,8 +289,10 @@ void PairCACE::init_style()
 {
   check_units();
   if (!model) error->all(FLERR, "All pair coeffs are not set");
-  if (atom->tag_enable == 0) error->all(FLERR, "Pair style cace requires atom IDs");
-  if (force->newton_pair == 0) error->all(FLERR, "Pair style cace requires newton pair on");
+  if (atom->tag_enable == 0)
+    error->all(FLERR, "Pair style cace requires atom IDs (remove 'atom_modify id no')");
+  if (force->newton_pair == 0)
+    error->all(FLERR, "Pair style cace requires newton pair on (use 'newton on')");
 
   // the long-range term is an Ewald sum (all periodic) or a direct sum (all open), nothing between
   const int nper = domain->xperiodic + domain->yperiodic + domain->zperiodic;

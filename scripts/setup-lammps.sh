@@ -15,7 +15,7 @@ set -euo pipefail
 
 DEB_VERSION=${LAMMPS_DEB_VERSION:-20250204+dfsg.1-2}
 DEB_SUITE=${LAMMPS_DEB_SUITE:-trixie}
-if [[ -n ${LAMMPS_DEB_VERSION:-} && -z ${LAMMPS_ORIG_SHA256:-} ]]; then
+if [[ $DEB_VERSION != 20250204+dfsg.1-2 && -z ${LAMMPS_ORIG_SHA256:-} ]]; then
   echo "setup-lammps: LAMMPS_DEB_VERSION is set, so LAMMPS_ORIG_SHA256 must be set too" >&2
   exit 2
 fi
@@ -35,7 +35,7 @@ UPSTREAM=${DEB_VERSION%-*}           # 20250204+dfsg.1 (orig tarball version)
 SHORT=${UPSTREAM%%+*}                # 20250204
 CACHE_ROOT=${CACE_CACHE:-$HOME/.cache/pair-cace}
 DIR=$CACHE_ROOT/lammps-$SHORT
-SRC=$DIR/lammps-src                  # unpacked tree; plugins need $SRC/src (lammpsplugin.h, version.h)
+SRC=$DIR/lammps-src                  # unpacked; plugins need $SRC/src (lammpsplugin.h, version.h)
 VARIANT=""                           # the serial build shares download and source with the MPI one
 [[ $MPI == on ]] || VARIANT=-serial
 BUILD_DIR=$DIR/build$VARIANT
@@ -51,10 +51,11 @@ SUDO=""
 write_env() {
   [[ -z $ENV_FILE ]] && return 0
   mkdir -p "$(dirname "$ENV_FILE")"
-  printf 'LAMMPS_PREFIX=%q\nLAMMPS_SOURCE_DIR=%q\nLAMMPS_MPI=%q\n' "$PREFIX" "$SRC/src" "$MPI" >"$ENV_FILE"
+  printf 'LAMMPS_PREFIX=%q\nLAMMPS_SOURCE_DIR=%q\nLAMMPS_MPI=%q\n' "$PREFIX" "$SRC/src" "$MPI" \
+    >"$ENV_FILE"
 }
 
-# --- 1. build tools (install only what is missing) ------------------------------------------------
+# --- 1. build tools (install only what is missing) -----------------------------------------------
 PKGS=(cmake ninja-build g++ make xz-utils ca-certificates)
 [[ $MPI == on ]] && PKGS+=(libopenmpi-dev openmpi-bin)
 MISSING=()
@@ -75,7 +76,7 @@ if [[ -f $STAMP && $(cat "$STAMP") == "$STAMP_TEXT" && -x $PREFIX/bin/lmp ]]; th
 fi
 mkdir -p "$DIR"
 
-# --- 2. orig tarball from the Debian archive, checked against the pinned sha256 ---------------------
+# --- 2. orig tarball from the Debian archive, checked against the pinned sha256 ------------------
 mkdir -p "$DIR/download"
 orig() { compgen -G "$DIR/download/lammps_$UPSTREAM.orig.tar.*" | head -n1 || true; }
 TARBALL=$(orig)
@@ -83,8 +84,9 @@ if [[ -z $TARBALL ]] || ! echo "$ORIG_SHA256  $TARBALL" | sha256sum -c --status;
   LIST=/etc/apt/sources.list.d/pair-cace-lammps-src.sources
   if [[ ! -f $LIST ]] || ! grep -q "Suites: $DEB_SUITE\$" "$LIST"; then
     say "adding deb-src entry for $DEB_SUITE ($LIST)"
-    printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: main\n%s\n' \
-      "$DEB_SUITE" "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" | $SUDO tee "$LIST" >/dev/null
+    printf '%s\n' "Types: deb-src" "URIs: http://deb.debian.org/debian" "Suites: $DEB_SUITE" \
+      "Components: main" "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" |
+      $SUDO tee "$LIST" >/dev/null
     $SUDO apt-get update -q
   elif ! apt-cache showsrc lammps 2>/dev/null | grep -qx "Version: $DEB_VERSION"; then
     $SUDO apt-get update -q
@@ -96,13 +98,14 @@ if [[ -z $TARBALL ]] || ! echo "$ORIG_SHA256  $TARBALL" | sha256sum -c --status;
   (cd "$DIR/download" && apt-get source --download-only "lammps=$DEB_VERSION") || \
     say "apt-get source exited non-zero (expected: the .dsc is missing upstream); checking tarball"
   TARBALL=$(orig)
-  [[ -n $TARBALL ]] || { echo "setup-lammps: no lammps_$UPSTREAM.orig.tar.* was downloaded" >&2; exit 1; }
+  [[ -n $TARBALL ]] || {
+    echo "setup-lammps: no lammps_$UPSTREAM.orig.tar.* was downloaded" >&2; exit 1; }
   echo "$ORIG_SHA256  $TARBALL" | sha256sum -c --quiet || {
     echo "setup-lammps: sha256 mismatch for $TARBALL (expected $ORIG_SHA256)" >&2; exit 1; }
 fi
 say "tarball ok: $TARBALL"
 
-# --- 3. unpack (trixie's tarball has a top-level lammps-<date>/ dir, sid's has none) ---------------
+# --- 3. unpack (trixie's tarball has a top-level lammps-<date>/ dir, sid's has none) -------------
 if [[ ! -f $SRC/.unpacked || $(cat "$SRC/.unpacked") != "$ORIG_SHA256" ]]; then
   say "unpacking into $SRC"
   rm -rf "$SRC" "$DIR/unpack"
@@ -125,7 +128,9 @@ TB=$SECONDS
 say "building LAMMPS with $JOBS jobs (a few minutes; full log: $BUILD_DIR.log)"
 # ninja prints one line per step; show every 25th so progress stays visible but short
 if ! cmake --build "$BUILD_DIR" -j "$JOBS" 2>&1 | tee "$BUILD_DIR.log" | awk '
-    /^\[[0-9]+\/[0-9]+\]/ { split($1, a, /[][\/]/); if (a[2] % 25 == 0 || a[2] == a[3]) print "  " $1; fflush(); next }
+    /^\[[0-9]+\/[0-9]+\]/ { split($1, a, /[][\/]/)
+                           if (a[2] % 25 == 0 || a[2] == a[3]) print "  " $1
+                           fflush(); next }
     { print; fflush() }'; then
   echo "setup-lammps: LAMMPS build failed, see $BUILD_DIR.log" >&2; exit 1
 fi
