@@ -43,6 +43,7 @@ typedef struct {
   void (*sum_over_ranks)(void *context, double *data, int count);
 } cace_host;
 
+/* Arrays of length 0 (a rank that owns no atoms) may be NULL. */
 typedef struct {
   int nlocal;                     /* owned atoms: indices 0 ..< nlocal */
   int nall;                       /* owned + ghost atoms */

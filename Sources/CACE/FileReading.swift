@@ -13,6 +13,10 @@ func readFileBytes(_ path: String, limit: Int = 1 << 34) throws(CACEError) -> [U
         throw .io("cannot open '\(path)': \(String(cString: strerror(errno)))")
     }
     defer { fclose(file) }
+    var info = stat()
+    guard fstat(fileno(file), &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+        throw .io("'\(path)' is not a regular file")
+    }
     guard fseeko(file, 0, SEEK_END) == 0 else { throw .io("cannot seek in '\(path)' (is it a regular file?)") }
     let size = Int(ftello(file))
     guard size >= 0, fseeko(file, 0, SEEK_SET) == 0 else { throw .io("cannot determine the size of '\(path)'") }

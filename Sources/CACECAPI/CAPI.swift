@@ -148,8 +148,9 @@ public func caceCompute(_ model: OpaquePointer?, _ system: UnsafePointer<cace_sy
     guard s.nlocal >= 0, s.nall >= s.nlocal, s.inum >= 0, s.inum <= s.nlocal else {
         return fail("inconsistent counts nlocal=\(s.nlocal) nall=\(s.nall) inum=\(s.inum)")
     }
-    guard let forces = result.pointee.forces else { return fail("result.forces is NULL") }
+    guard result.pointee.forces != nil || s.nall == 0 else { return fail("result.forces is NULL") }
     // Empty domains (an MPI rank without atoms) may pass NULL arrays; use a dummy.
+    var dummyForce = 0.0
     var dummyDouble = 0.0
     var dummyInt: Int32 = 0
     var dummyList: UnsafeMutablePointer<Int32>? = nil
@@ -175,6 +176,7 @@ public func caceCompute(_ model: OpaquePointer?, _ system: UnsafePointer<cace_sy
                                             mask: s.neighmask)
                 let atoms = AtomsView(localCount: Int(s.nlocal), totalCount: Int(s.nall), positions: s.x ?? UnsafePointer(dd),
                                       species: s.species ?? UnsafePointer(di), neighbors: list, boundary: boundary)
+                let forces = result.pointee.forces ?? withUnsafeMutablePointer(to: &dummyForce) { $0 }
                 let targets = EvaluationTargets(forces: forces, atomEnergies: result.pointee.atom_energy,
                                                 atomVirials: result.pointee.atom_virial)
                 do throws(CACEError) {

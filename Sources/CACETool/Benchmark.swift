@@ -52,7 +52,7 @@ struct Benchmark: ParsableCommand {
                       + "\(String(format: "%.1f", perAtom)) us/atom/evaluation  peak RSS \(String(format: "%.0f", peakMB)) MB")
             }
         } catch let error as CACEError {
-            throw ValidationError(error.description)
+            throw CLIError(error.description)
         }
     }
 }

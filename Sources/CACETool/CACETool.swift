@@ -10,12 +10,18 @@ struct CACETool: ParsableCommand {
     )
 }
 
-/// Loads a model, turning a load failure into a one-line validation error.
+/// A failure reported as one line ("Error: ...") and exit status 1, without the usage text.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Loads a model, turning a load failure into a one-line error.
 func loadModel(_ path: String) throws -> CACEModel {
     do {
         return try CACEModel(contentsOf: path)
     } catch {
-        throw ValidationError(error.description)
+        throw CLIError(error.description)
     }
 }
 
@@ -23,6 +29,6 @@ func readStructures(_ path: String) throws -> [Structure] {
     do {
         return try ExtendedXYZ.read(contentsOf: path)
     } catch {
-        throw ValidationError(error.description)
+        throw CLIError(error.description)
     }
 }

@@ -35,7 +35,7 @@ struct Evaluate: ParsableCommand {
             do {
                 results.append(try evaluator.evaluate(frame))
             } catch {
-                throw ValidationError("frame \(index + 1): \(error.description)")
+                throw CLIError("frame \(index + 1): \(error.description)")
             }
         }
         switch format {
