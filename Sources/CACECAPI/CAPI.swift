@@ -150,7 +150,8 @@ public func caceCompute(_ model: OpaquePointer?, _ system: UnsafePointer<cace_sy
     }
     guard result.pointee.forces != nil || s.nall == 0 else { return fail("result.forces is NULL") }
     // Empty domains (an MPI rank without atoms) may pass NULL arrays; use a dummy.
-    var dummyForce = 0.0
+    let dummyForce = UnsafeMutablePointer<Double>.allocate(capacity: 3)
+    defer { dummyForce.deallocate() }
     var dummyDouble = 0.0
     var dummyInt: Int32 = 0
     var dummyList: UnsafeMutablePointer<Int32>? = nil
@@ -176,7 +177,7 @@ public func caceCompute(_ model: OpaquePointer?, _ system: UnsafePointer<cace_sy
                                             mask: s.neighmask)
                 let atoms = AtomsView(localCount: Int(s.nlocal), totalCount: Int(s.nall), positions: s.x ?? UnsafePointer(dd),
                                       species: s.species ?? UnsafePointer(di), neighbors: list, boundary: boundary)
-                let forces = result.pointee.forces ?? withUnsafeMutablePointer(to: &dummyForce) { $0 }
+                let forces = result.pointee.forces ?? dummyForce
                 let targets = EvaluationTargets(forces: forces, atomEnergies: result.pointee.atom_energy,
                                                 atomVirials: result.pointee.atom_virial)
                 do throws(CACEError) {
