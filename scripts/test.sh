@@ -28,6 +28,18 @@ if [[ $status -ne 0 && $swift_failed -eq 0 ]]; then swift_failed=1; fi   # build
 count "swift" "$swift_passed" "$swift_failed"
 rm -f "$log"
 
+echo "== exporter tests (pytest; upstream comparisons need upstream cace: CACE_UPSTREAM or PYTHONPATH)"
+python3 -c "import pytest, numpy" 2>/dev/null || python3 -m pip install -q pytest numpy
+swift build -c release --product cace >/dev/null 2>&1 || true   # the exporter's --check runs this binary
+log=$(mktemp)
+python3 -m pytest -q -rs python/tests 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+pp=$(grep -oE "[0-9]+ passed" "$log" | tail -1 | grep -oE "[0-9]+" || echo 0)
+pf=$(grep -oE "[0-9]+ failed" "$log" | tail -1 | grep -oE "[0-9]+" || echo 0)
+if [[ $status -ne 0 && $pf -eq 0 ]]; then pf=1; fi
+count "exporter" "${pp:-0}" "${pf:-0}"
+rm -f "$log"
+
 if [[ ${CACE_SKIP_LAMMPS:-0} != 1 && -x "$ROOT/tests/lammps/run.sh" ]]; then
   echo "== LAMMPS plugin tests"
   "$ROOT/scripts/build.sh" || { count "LAMMPS build" 0 1; echo "tests: $passed passed, $failed failed"; exit 1; }
