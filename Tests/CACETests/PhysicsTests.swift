@@ -18,9 +18,12 @@ final class PhysicsTests: XCTestCase {
         deep.directed = false; deep.headBias = false; deep.cutoff = 4.5; deep.seed = 3
         var longRange = SyntheticModel()
         longRange.zs = [1, 8]; longRange.ewald = true; longRange.maxL = 3; longRange.seed = 4
+        var high = SyntheticModel()
+        high.zs = [6, 14]; high.maxL = 4; high.maxNu = 4; high.layers = 1; high.messageTypes = ["Ar"]
+        high.radialFunctions = 3; high.radialBasis = 2; high.seed = 6
         var longRangeMP = longRange
         longRangeMP.layers = 1; longRangeMP.messageTypes = ["M", "Ar", "Bchi"]; longRangeMP.seed = 5
-        return [("plain", plain), ("message passing", mp), ("two non-shared layers", deep),
+        return [("plain", plain), ("message passing", mp), ("two non-shared layers", deep), ("max_l 4, max_nu 4", high),
                 ("Ewald", longRange), ("Ewald + message passing", longRangeMP)]
     }()
 
