@@ -12,7 +12,7 @@ import Darwin
 /// pass the adjoints of ghost rows are summed into their owners (reverse exchange).
 extension Evaluator {
     /// Offsets of the per-edge arrays inside one allocation.
-    private struct EdgeArrays {
+    struct EdgeArrays {
         let count: Int
         let receivers: UnsafeMutablePointer<Int>
         let senders: UnsafeMutablePointer<Int>
@@ -30,7 +30,7 @@ extension Evaluator {
     }
 
     /// Collects the edges of all listed owned atoms.
-    private func buildEdges(_ atoms: AtomsView) throws(CACEError) -> EdgeArrays {
+    func buildEdges(_ atoms: AtomsView) throws(CACEError) -> EdgeArrays {
         let m = model
         let nr = m.radialFunctionCount, nk = m.angularCount
         let list = atoms.neighbors
@@ -45,37 +45,45 @@ extension Evaluator {
         let arrays = EdgeArrays(count: 0, receivers: index, senders: index + bound, vectors: take(3), lengths: take(1),
                                 cutoff: take(1), cutoffDerivative: take(1), rho: take(nr), rhoDerivative: take(nr),
                                 y: take(nk), pBar: take(nr * nk), dBar: take(1), start: index + 2 * bound)
+        // Pass 1 (cheap, serial): which pairs are edges.
         var e = 0
-        var powers = [Double](repeating: 0, count: 3 * (m.maxL + 1))
-        try powers.withUnsafeMutableBufferPointer { (pw) throws(CACEError) in
-            let powersPointer = pw.baseAddress.unsafelyUnwrapped
-            for ii in 0..<list.count {
-                arrays.start[ii] = e
-                let i = Int(list.atoms[ii])
-                guard atoms.species[i] >= 0, let neighbours = list.lists[i] else { continue }
-                for jj in 0..<Int(list.counts[i]) {
-                    let j = Int(neighbours[jj] & list.mask)
-                    guard atoms.species[j] >= 0 else { continue }
-                    let r = (x[3 * i] - x[3 * j], x[3 * i + 1] - x[3 * j + 1], x[3 * i + 2] - x[3 * j + 2])
-                    let d2 = r.0 * r.0 + r.1 * r.1 + r.2 * r.2
-                    guard d2 < cutoffSquared else { continue }
-                    guard d2 > 0 else { throw .geometry("atoms \(i) and \(j) are at the same position") }
-                    let d = d2.squareRoot()
-                    arrays.receivers[e] = i
-                    arrays.senders[e] = j
-                    arrays.vectors[3 * e] = r.0; arrays.vectors[3 * e + 1] = r.1; arrays.vectors[3 * e + 2] = r.2
-                    arrays.lengths[e] = d
-                    let (f, df) = m.edgeFeatures(r, d, rho: arrays.rho + e * nr, rhoDerivative: arrays.rhoDerivative + e * nr,
-                                                 y: arrays.y + e * nk, powers: powersPointer)
-                    arrays.cutoff[e] = f
-                    arrays.cutoffDerivative[e] = df
-                    e += 1
+        for ii in 0..<list.count {
+            arrays.start[ii] = e
+            let i = Int(list.atoms[ii])
+            guard atoms.species[i] >= 0, let neighbours = list.lists[i] else { continue }
+            for jj in 0..<Int(list.counts[i]) {
+                let j = Int(neighbours[jj] & list.mask)
+                guard atoms.species[j] >= 0 else { continue }
+                let r = (x[3 * i] - x[3 * j], x[3 * i + 1] - x[3 * j + 1], x[3 * i + 2] - x[3 * j + 2])
+                let d2 = r.0 * r.0 + r.1 * r.1 + r.2 * r.2
+                guard d2 < cutoffSquared else { continue }
+                guard d2 > 0 else { throw .geometry("atoms \(i) and \(j) are at the same position") }
+                arrays.receivers[e] = i
+                arrays.senders[e] = j
+                arrays.vectors[3 * e] = r.0; arrays.vectors[3 * e + 1] = r.1; arrays.vectors[3 * e + 2] = r.2
+                arrays.lengths[e] = d2.squareRoot()
+                e += 1
+            }
+        }
+        arrays.start[list.count] = e
+        // Pass 2 (parallel): radial, cutoff and angular features of every edge.
+        let workers = max(1, min(threadCount, list.count / 16))
+        try? parallelChunks(count: list.count, workers: workers) { (_, range) in
+            guard let first = range.first, let last = range.last else { return }
+            var powers = [Double](repeating: 0, count: 3 * (m.maxL + 1))
+            powers.withUnsafeMutableBufferPointer { pw in
+                for edge in arrays.start[first]..<arrays.start[last + 1] {
+                    let r = (arrays.vectors[3 * edge], arrays.vectors[3 * edge + 1], arrays.vectors[3 * edge + 2])
+                    let (f, df) = m.edgeFeatures(r, arrays.lengths[edge], rho: arrays.rho + edge * nr,
+                                                 rhoDerivative: arrays.rhoDerivative + edge * nr, y: arrays.y + edge * nk,
+                                                 powers: pw.baseAddress.unsafelyUnwrapped)
+                    arrays.cutoff[edge] = f
+                    arrays.cutoffDerivative[edge] = df
+                    for q in 0..<(nr * nk) { arrays.pBar[edge * nr * nk + q] = 0 }
+                    arrays.dBar[edge] = 0
                 }
             }
-            arrays.start[list.count] = e
         }
-        for q in 0..<(e * nr * nk) { arrays.pBar[q] = 0 }
-        for q in 0..<e { arrays.dBar[q] = 0 }
         return EdgeArrays(count: e, receivers: arrays.receivers, senders: arrays.senders, vectors: arrays.vectors,
                           lengths: arrays.lengths, cutoff: arrays.cutoff, cutoffDerivative: arrays.cutoffDerivative,
                           rho: arrays.rho, rhoDerivative: arrays.rhoDerivative, y: arrays.y, pBar: arrays.pBar,
@@ -87,141 +95,64 @@ extension Evaluator {
         let m = model
         let T = m.layers.count
         let nall = atoms.totalCount, nlocal = atoms.localCount
-        let nr = m.radialFunctionCount, nk = m.angularCount, cs = m.channelCount, nm = m.radialBasisCount
-        let q = m.invariantCount, nz = m.elementCount
-        let aWidth = nm * nk * cs, bWidth = nm * q * cs, kc = nk * cs
         let list = atoms.neighbors
-        let edges = try buildEdges(atoms)
         let species = atoms.species
-
-        // Per-atom arrays of every layer: A^t, B^t and Bchi weights omega^t (full [k][c]).
-        let featureBase = scratch.features.zeroed((T + 1) * nall * (aWidth + bWidth) + T * nall * kc)
-        let a = { (t: Int) in featureBase + t * nall * aWidth }
-        let b = { (t: Int) in featureBase + (T + 1) * nall * aWidth + t * nall * bWidth }
-        let omega = { (t: Int) in featureBase + (T + 1) * nall * (aWidth + bWidth) + (t - 1) * nall * kc }
-        let adjointBase = scratch.adjoints.zeroed((T + 1) * nall * (aWidth + bWidth) + nall * kc)
-        let aBar = { (t: Int) in adjointBase + t * nall * aWidth }
-        let bBar = { (t: Int) in adjointBase + (T + 1) * nall * aWidth + t * nall * bWidth }
-        let omegaBar = adjointBase + (T + 1) * nall * (aWidth + bWidth)
-
-        // Per-atom work buffers.
-        let hnetStride = m.layers.compactMap { $0.bchi?.network.scratchCount }.max() ?? 0
-        let hnetWidth = m.layers.compactMap { $0.bchi?.network.outputs }.max() ?? 0
-        let sizes = [nz * nr * nk * cs, nr * nk * cs, m.featureCount, m.featureCount, m.heads.count,
-                     m.heads.count, m.heads.count * m.readoutScratchStride, nk, 3 * (m.maxL + 1), hnetStride,
-                     2 * hnetWidth, bWidth]
-        var cursor = scratch.atom.reserve(sizes.reduce(0, +))
-        var parts: [UnsafeMutablePointer<Double>] = []
-        for size in sizes { parts.append(cursor); cursor += size }
-        let (p, channelWork, x, xBar, headOut, seeds, readout, yBar, powers, hnetScratch, hnetIO, bWork) =
-            (parts[0], parts[1], parts[2], parts[3], parts[4], parts[5], parts[6], parts[7], parts[8], parts[9],
-             parts[10], parts[11])
-
-        // ---- Forward, layer 0 (owned atoms).
-        for ii in 0..<list.count {
-            let i = Int(list.atoms[ii]), zi = Int(species[i])
-            guard zi >= 0 else { continue }
-            for idx in 0..<(nz * nr * nk) { p[idx] = 0 }
-            for e in edges.start[ii]..<edges.start[ii + 1] {
-                m.accumulateOuter(p + Int(species[edges.senders[e]]) * nr * nk, rho: edges.rho + e * nr,
-                                  y: edges.y + e * nk, weight: 1)
+        let edges = try buildEdges(atoms)
+        let f = FeatureArrays(model: m, atomCount: nall, features: scratch.features, adjoints: scratch.adjoints)
+        let workers = max(1, min(threadCount, list.count / 16))
+        let threads = scratch.threads(workers)
+        let work = threads.indices.map { LayerWork(model: m, buffer: threads[$0].atom, index: $0) }
+        /// Runs body(work, ii) for every listed owned atom handled by the model, on all workers.
+        func forEachListed(_ body: (LayerWork, Int, Int) throws(CACEError) -> Void) throws(CACEError) {
+            try parallelChunks(count: list.count, workers: workers) { (w, range) throws(CACEError) in
+                for ii in range {
+                    let i = Int(list.atoms[ii])
+                    if species[i] >= 0 { try body(work[w], ii, i) }
+                }
             }
-            m.expandChannels(p, receiver: zi, into: channelWork)
-            m.radialTransform(channelWork, into: a(0) + i * aWidth, scale: 1)
-            m.symmetrizer.forward(a: a(0) + i * aWidth, b: b(0) + i * bWidth, radial: nm, angular: nk, channels: cs)
+        }
+        /// Runs body(work, j) for atoms j in `atomsRange` handled by the model, on all workers.
+        func forEachAtom(_ atomsRange: Range<Int>, _ body: (LayerWork, Int) -> Void) {
+            let n = atomsRange.count
+            try? parallelChunks(count: n, workers: max(1, min(workers, n / 16))) { (w, range) in
+                for offset in range where species[atomsRange.lowerBound + offset] >= 0 {
+                    body(work[w], atomsRange.lowerBound + offset)
+                }
+            }
         }
 
-        // ---- Forward, layers 1...T.
+        // ---- Forward: layer 0 on owned atoms, then layers 1...T, each after the ghosts got A^{t-1}.
+        try forEachListed { (w, ii, i) in layerZeroForward(ii, i, species, edges, f, w) }
         for t in 1...T {
             let layer = m.layers[t - 1]
-            communicator.forwardExchange(a(t - 1), width: aWidth)
-            for g in nlocal..<nall where species[g] >= 0 {
-                m.symmetrizer.forward(a: a(t - 1) + g * aWidth, b: b(t - 1) + g * bWidth, radial: nm, angular: nk, channels: cs)
+            communicator.forwardExchange(f.a(t - 1), width: f.aWidth)
+            forEachAtom(nlocal..<nall) { (_, g) in
+                m.symmetrizer.forward(a: f.a(t - 1, g), b: f.b(t - 1, g), radial: f.nm, angular: f.nk, channels: f.cs)
             }
             if let bchi = layer.bchi {
-                for j in 0..<nall where species[j] >= 0 {
-                    bchi.network.forward(b(t - 1) + j * bWidth, output: hnetIO, scratch: hnetScratch)
-                    expandBchiWeights(bchi, hnetIO, into: omega(t) + j * kc)
+                forEachAtom(0..<nall) { (w, j) in
+                    bchi.network.forward(f.b(t - 1, j), output: w.hnetOutput, scratch: w.hnetScratch)
+                    expandBchiWeights(bchi, w.hnetOutput, into: f.omega(t, j))
                 }
             }
-            for ii in 0..<list.count {
-                let i = Int(list.atoms[ii]), zi = Int(species[i])
-                guard zi >= 0 else { continue }
-                let ai = a(t) + i * aWidth, previous = a(t - 1) + i * aWidth
-                if let mu = layer.memory {
-                    for (l, group) in m.angular.groups.enumerated() {
-                        for mm in 0..<nm {
-                            for k in group {
-                                for c in 0..<cs {
-                                    ai[(mm * nk + k) * cs + c] += mu[(l * nm + mm) * cs + c] * previous[(mm * nk + k) * cs + c]
-                                }
-                            }
-                        }
-                    }
-                }
-                if let prefactor = layer.arPrefactor, let inverse = layer.arInverseLength {
-                    for e in edges.start[ii]..<edges.start[ii + 1] {
-                        let aj = a(t - 1) + edges.senders[e] * aWidth
-                        let d = edges.lengths[e], f = edges.cutoff[e]
-                        for (l, group) in m.angular.groups.enumerated() {
-                            for mm in 0..<nm {
-                                for c in 0..<cs {
-                                    let pc = (l * nm + mm) * cs + c
-                                    let phi = m.messageNorm * prefactor[pc] * exp(-d * inverse[pc]) * f
-                                    for k in group { ai[(mm * nk + k) * cs + c] += phi * aj[(mm * nk + k) * cs + c] }
-                                }
-                            }
-                        }
-                    }
-                }
-                if layer.bchi != nil {
-                    // S[n][k][c] = sum_e chi_e[c] rho_e[n] Y_e[k] omega_j[k][c], then RT.
-                    for idx in 0..<(nr * nk * cs) { channelWork[idx] = 0 }
-                    m.edgeChannels.withUnsafeBufferPointer { chi in
-                        for e in edges.start[ii]..<edges.start[ii + 1] {
-                            let j = edges.senders[e]
-                            let weights = chi.baseAddress.unsafelyUnwrapped + (Int(species[j]) * nz + zi) * cs
-                            let oj = omega(t) + j * kc
-                            let rho = edges.rho + e * nr, y = edges.y + e * nk
-                            for n in 0..<nr {
-                                for k in 0..<nk {
-                                    let v = rho[n] * y[k]
-                                    let out = channelWork + (n * nk + k) * cs, ok = oj + k * cs
-                                    for c in 0..<cs { out[c] += v * weights[c] * ok[c] }
-                                }
-                            }
-                        }
-                    }
-                    m.radialTransform(channelWork, into: ai, scale: m.messageNorm)
-                }
-                m.symmetrizer.forward(a: ai, b: b(t) + i * bWidth, radial: nm, angular: nk, channels: cs)
-            }
+            try forEachListed { (w, ii, i) in layerForward(t, layer, ii, i, species, edges, f, w) }
         }
 
-        // ---- Read-out of owned atoms.
-        let perAtom = scratch.perAtom.zeroed(nlocal * m.heads.count + 2 * nlocal)
-        let charges = perAtom + nlocal * m.heads.count, chargeBar = charges + nlocal
-        func gatherFeatures(_ i: Int) {
-            for mm in 0..<nm {
-                for s in 0..<q {
-                    for c in 0..<cs {
-                        for t in 0...T { x[((mm * q + s) * cs + c) * (T + 1) + t] = b(t)[i * bWidth + (mm * q + s) * cs + c] }
-                    }
-                }
-            }
+        // ---- Read-out of owned atoms, then the long-range term.
+        let heads = m.heads.count
+        let perAtom = scratch.perAtom.zeroed(nlocal * heads + 2 * nlocal)
+        let charges = perAtom + nlocal * heads, chargeBar = charges + nlocal
+        targets.atomEnergies?.initialize(repeating: 0, count: nlocal)
+        try forEachListed { (w, _, i) in
+            f.gatherReadoutFeatures(i, into: w.x)
+            featureObserver?(i, UnsafeBufferPointer(start: w.x, count: m.featureCount))
+            m.readoutForward(w.x, headOutputs: perAtom + i * heads, scratch: w.readout, scratchStride: m.readoutScratchStride)
+            targets.atomEnergies?[i] += shortRangeEnergy(perAtom + i * heads)
+            if let h = m.chargeHead { charges[i] = perAtom[i * heads + h] }
         }
         var summary = EvaluationSummary()
-        targets.atomEnergies?.initialize(repeating: 0, count: nlocal)
-        for ii in 0..<list.count {
-            let i = Int(list.atoms[ii])
-            guard species[i] >= 0 else { continue }
-            gatherFeatures(i)
-            featureObserver?(i, UnsafeBufferPointer(start: x, count: m.featureCount))
-            m.readoutForward(x, headOutputs: perAtom + i * m.heads.count, scratch: readout, scratchStride: m.readoutScratchStride)
-            let energy = shortRangeEnergy(perAtom + i * m.heads.count)
-            summary.energy += energy
-            targets.atomEnergies?[i] += energy
-            if let h = m.chargeHead { charges[i] = perAtom[i * m.heads.count + h] }
+        for ii in 0..<list.count where species[Int(list.atoms[ii])] >= 0 {
+            summary.energy += shortRangeEnergy(perAtom + Int(list.atoms[ii]) * heads)
         }
         if let ewald = ewaldTerm {
             let lr = try ewald.evaluate(atoms: atoms, charges: charges, chargeBar: chargeBar, forces: targets.forces,
@@ -233,145 +164,94 @@ extension Evaluator {
         }
 
         // ---- Backward: read-out to B-bar of every layer.
-        for ii in 0..<list.count {
-            let i = Int(list.atoms[ii])
-            guard species[i] >= 0 else { continue }
-            gatherFeatures(i)
-            m.readoutForward(x, headOutputs: headOut, scratch: readout, scratchStride: m.readoutScratchStride)
-            headSeeds(seeds, chargeBar: chargeBar[i])
-            for idx in 0..<m.featureCount { xBar[idx] = 0 }
-            m.readoutBackward(seeds: seeds, xBar: xBar, scratch: readout, scratchStride: m.readoutScratchStride)
-            for mm in 0..<nm {
-                for s in 0..<q {
-                    for c in 0..<cs {
-                        for t in 0...T { bBar(t)[i * bWidth + (mm * q + s) * cs + c] += xBar[((mm * q + s) * cs + c) * (T + 1) + t] }
-                    }
-                }
-            }
+        try forEachListed { (w, _, i) in
+            f.gatherReadoutFeatures(i, into: w.x)
+            m.readoutForward(w.x, headOutputs: w.heads, scratch: w.readout, scratchStride: m.readoutScratchStride)
+            headSeeds(w.seeds, chargeBar: chargeBar[i])
+            for idx in 0..<m.featureCount { w.xBar[idx] = 0 }
+            m.readoutBackward(seeds: w.seeds, xBar: w.xBar, scratch: w.readout, scratchStride: m.readoutScratchStride)
+            f.scatterReadoutAdjoint(i, from: w.xBar)
         }
 
-        // ---- Backward through the layers, t = T ... 0.
-        for t in stride(from: T, through: 0, by: -1) {
+        // ---- Backward through the layers, t = T ... 1. Scatters to senders go to per-worker
+        // copies of A-bar^{t-1} and omega-bar (worker 0 uses the shared arrays), summed afterwards.
+        let scatterWidth = nall * (f.aWidth + f.kc)
+        for t in stride(from: T, through: 1, by: -1) {
             // Symmetrizer adjoint on every atom that has a B-bar (ghosts: from layer t+1's Bchi).
-            for j in 0..<(t == T ? nlocal : nall) where species[j] >= 0 {
-                m.symmetrizer.backward(a: a(t) + j * aWidth, bBar: bBar(t) + j * bWidth, aBar: aBar(t) + j * aWidth,
-                                       radial: nm, angular: nk, channels: cs)
+            forEachAtom(0..<(t == T ? nlocal : nall)) { (_, j) in
+                m.symmetrizer.backward(a: f.a(t, j), bBar: f.bBar(t, j), aBar: f.aBar(t, j),
+                                       radial: f.nm, angular: f.nk, channels: f.cs)
             }
-            if t < T {
-                communicator.reverseExchange(aBar(t), width: aWidth)
-            }
-            if t == 0 { break }
+            if t < T { communicator.reverseExchange(f.aBar(t), width: f.aWidth) }
             let layer = m.layers[t - 1]
-            for idx in 0..<(nall * kc) { omegaBar[idx] = 0 }
-            for ii in 0..<list.count {
-                let i = Int(list.atoms[ii]), zi = Int(species[i])
-                guard zi >= 0 else { continue }
-                let gi = aBar(t) + i * aWidth
-                if let mu = layer.memory {
-                    let target = aBar(t - 1) + i * aWidth
-                    for (l, group) in m.angular.groups.enumerated() {
-                        for mm in 0..<nm {
-                            for k in group {
-                                for c in 0..<cs {
-                                    target[(mm * nk + k) * cs + c] += mu[(l * nm + mm) * cs + c] * gi[(mm * nk + k) * cs + c]
-                                }
-                            }
-                        }
-                    }
-                }
-                if let prefactor = layer.arPrefactor, let inverse = layer.arInverseLength {
-                    for e in edges.start[ii]..<edges.start[ii + 1] {
-                        let j = edges.senders[e]
-                        let aj = a(t - 1) + j * aWidth, target = aBar(t - 1) + j * aWidth
-                        let d = edges.lengths[e], f = edges.cutoff[e], df = edges.cutoffDerivative[e]
-                        var dBar = 0.0
-                        for (l, group) in m.angular.groups.enumerated() {
-                            for mm in 0..<nm {
-                                for c in 0..<cs {
-                                    let pc = (l * nm + mm) * cs + c
-                                    let decay = m.messageNorm * prefactor[pc] * exp(-d * inverse[pc])
-                                    let phi = decay * f
-                                    var overlap = 0.0
-                                    for k in group {
-                                        let idx = (mm * nk + k) * cs + c
-                                        target[idx] += gi[idx] * phi
-                                        overlap += gi[idx] * aj[idx]
-                                    }
-                                    dBar += overlap * decay * (df - inverse[pc] * f)
-                                }
-                            }
-                        }
-                        edges.dBar[e] += dBar
-                    }
-                }
-                if layer.bchi != nil {
-                    // S-bar = RT^T(gamma * A-bar^t); then per edge to rho (x) Y and to omega of the sender.
-                    m.radialTransformAdjoint(gi, into: channelWork)
-                    m.edgeChannels.withUnsafeBufferPointer { chi in
-                        for e in edges.start[ii]..<edges.start[ii + 1] {
-                            let j = edges.senders[e]
-                            let weights = chi.baseAddress.unsafelyUnwrapped + (Int(species[j]) * nz + zi) * cs
-                            let oj = omega(t) + j * kc, ojBar = omegaBar + j * kc
-                            let rho = edges.rho + e * nr, y = edges.y + e * nk, pBar = edges.pBar + e * nr * nk
-                            for n in 0..<nr {
-                                for k in 0..<nk {
-                                    let sBar = channelWork + (n * nk + k) * cs, ok = oj + k * cs, okBar = ojBar + k * cs
-                                    let psi = rho[n] * y[k]
-                                    var sum = 0.0
-                                    for c in 0..<cs {
-                                        let wc = m.messageNorm * sBar[c] * weights[c]
-                                        sum += wc * ok[c]
-                                        okBar[c] += psi * wc
-                                    }
-                                    pBar[n * nk + k] += sum
-                                }
-                            }
-                        }
-                    }
-                }
+            for idx in 0..<(nall * f.kc) { f.omegaBar[idx] = 0 }
+            for w in 1..<workers { _ = threads[w].scatter.zeroed(scatterWidth) }
+            try forEachListed { (w, ii, i) in
+                let worker = w.index
+                let aBarTarget = worker == 0 ? f.aBar(t - 1) : threads[worker].scatter.pointer
+                let omegaBarTarget = worker == 0 ? f.omegaBar : threads[worker].scatter.pointer + nall * f.aWidth
+                layerBackward(t, layer, ii, i, species, edges, f, w, aBarTarget: aBarTarget, omegaBarTarget: omegaBarTarget)
+            }
+            for w in 1..<workers {
+                let partial = threads[w].scatter.pointer
+                let aTarget = f.aBar(t - 1)
+                for idx in 0..<(nall * f.aWidth) { aTarget[idx] += partial[idx] }
+                for idx in 0..<(nall * f.kc) { f.omegaBar[idx] += partial[nall * f.aWidth + idx] }
             }
             // Bchi weights' adjoint -> hnet -> B-bar^{t-1} of every atom (ghosts included).
             if let bchi = layer.bchi {
-                for j in 0..<nall where species[j] >= 0 {
-                    let wBar = hnetIO + hnetWidth
-                    reduceBchiWeightAdjoint(bchi, omegaBar + j * kc, into: wBar)
-                    bchi.network.forward(b(t - 1) + j * bWidth, output: hnetIO, scratch: hnetScratch)
-                    for idx in 0..<bWidth { bWork[idx] = 0 }
-                    bchi.network.backward(outputBar: wBar, inputBar: bWork, scratch: hnetScratch)
-                    let target = bBar(t - 1) + j * bWidth
-                    for idx in 0..<bWidth { target[idx] += bWork[idx] }
+                forEachAtom(0..<nall) { (w, j) in
+                    reduceBchiWeightAdjoint(bchi, f.omegaBar + j * f.kc, into: w.hnetOutputBar)
+                    bchi.network.forward(f.b(t - 1, j), output: w.hnetOutput, scratch: w.hnetScratch)
+                    bchi.network.backward(outputBar: w.hnetOutputBar, inputBar: f.bBar(t - 1, j), scratch: w.hnetScratch)
                 }
             }
         }
 
-        // ---- Layer 0 adjoint to the edges, then edge forces.
-        for ii in 0..<list.count {
-            let i = Int(list.atoms[ii]), zi = Int(species[i])
-            guard zi >= 0 else { continue }
-            m.radialTransformAdjoint(aBar(0) + i * aWidth, into: channelWork)
-            m.contractChannels(channelWork, receiver: zi, into: p)
-            for e in edges.start[ii]..<edges.start[ii + 1] {
-                let pz = p + Int(species[edges.senders[e]]) * nr * nk, pBar = edges.pBar + e * nr * nk
-                for idx in 0..<(nr * nk) { pBar[idx] += pz[idx] }
+        // ---- Layer 0: symmetrizer adjoint, A-bar^0 complete after the reverse exchange, then to the edges.
+        forEachAtom(0..<(T == 0 ? nlocal : nall)) { (_, j) in
+            m.symmetrizer.backward(a: f.a(0, j), bBar: f.bBar(0, j), aBar: f.aBar(0, j), radial: f.nm, angular: f.nk, channels: f.cs)
+        }
+        communicator.reverseExchange(f.aBar(0), width: f.aWidth)
+        try forEachListed { (w, ii, i) in layerZeroBackward(ii, i, species, edges, f, w) }
+
+        // ---- Edge gradients to forces and virial; workers > 0 add into their own buffers.
+        let forceCount = 3 * nall, virialCount = targets.atomVirials == nil ? 0 : 6 * nall
+        var tallies = [VirialTally](repeating: VirialTally(), count: workers)
+        try tallies.withUnsafeMutableBufferPointer { (tallyBuffer) throws(CACEError) in
+            let tally = tallyBuffer.baseAddress.unsafelyUnwrapped
+            try parallelChunks(count: list.count, workers: workers) { (w, range) throws(CACEError) in
+                var forces = targets.forces, atomVirials = targets.atomVirials
+                if w > 0 {
+                    forces = threads[w].forces.zeroed(forceCount)
+                    if virialCount > 0 { atomVirials = threads[w].virials.zeroed(virialCount) }
+                }
+                guard let first = range.first, let last = range.last else { return }
+                for e in edges.start[first]..<edges.start[last + 1] {
+                    let i = edges.receivers[e], j = edges.senders[e]
+                    let r = (edges.vectors[3 * e], edges.vectors[3 * e + 1], edges.vectors[3 * e + 2])
+                    let g = m.edgeGradient(r, edges.lengths[e], pBar: edges.pBar + e * f.nr * f.nk, rho: edges.rho + e * f.nr,
+                                           rhoDerivative: edges.rhoDerivative + e * f.nr, y: edges.y + e * f.nk,
+                                           dBar: edges.dBar[e], yBar: work[w].yBar, powers: work[w].powers)
+                    applyEdgeForce(g, receiver: i, sender: j, forces: forces)
+                    tally[w].add(r, g, receiver: i, sender: j, atomVirials: atomVirials)
+                }
             }
         }
-        var virial = VirialTally()
-        for e in 0..<edges.count {
-            let i = edges.receivers[e], j = edges.senders[e]
-            let r = (edges.vectors[3 * e], edges.vectors[3 * e + 1], edges.vectors[3 * e + 2])
-            let g = m.edgeGradient(r, edges.lengths[e], pBar: edges.pBar + e * nr * nk, rho: edges.rho + e * nr,
-                                   rhoDerivative: edges.rhoDerivative + e * nr, y: edges.y + e * nk,
-                                   dBar: edges.dBar[e], yBar: yBar, powers: powers)
-            applyEdgeForce(g, receiver: i, sender: j, forces: targets.forces)
-            virial.add(r, g, receiver: i, sender: j, atomVirials: targets.atomVirials)
+        for w in 0..<workers {
+            for c in 0..<6 { summary.virial[c] += tallies[w].components[c] }
+            guard w > 0 else { continue }
+            for idx in 0..<forceCount { targets.forces[idx] += threads[w].forces.pointer[idx] }
+            if let atomVirials = targets.atomVirials {
+                for idx in 0..<virialCount { atomVirials[idx] += threads[w].virials.pointer[idx] }
+            }
         }
-        for c in 0..<6 { summary.virial[c] += virial.components[c] }
         return summary
     }
 
     /// omega[k][c] from the hnet output w[l][c'] (spec §5.3): broadcast over the shared axes,
     /// or spread over degrees with the l_matrix.
-    private func expandBchiWeights(_ bchi: MessagePassingLayer.Bchi, _ w: UnsafePointer<Double>,
+    func expandBchiWeights(_ bchi: MessagePassingLayer.Bchi, _ w: UnsafePointer<Double>,
                                    into omega: UnsafeMutablePointer<Double>) {
         let nk = model.angularCount, cs = model.channelCount
         for k in 0..<nk {
@@ -389,7 +269,7 @@ extension Evaluator {
     }
 
     /// The adjoint of `expandBchiWeights`: w-bar[l][c'] from omega-bar[k][c].
-    private func reduceBchiWeightAdjoint(_ bchi: MessagePassingLayer.Bchi, _ omegaBar: UnsafePointer<Double>,
+    func reduceBchiWeightAdjoint(_ bchi: MessagePassingLayer.Bchi, _ omegaBar: UnsafePointer<Double>,
                                          into wBar: UnsafeMutablePointer<Double>) {
         let nk = model.angularCount, cs = model.channelCount
         for idx in 0..<(bchi.degreeCount * bchi.channelCount) { wBar[idx] = 0 }

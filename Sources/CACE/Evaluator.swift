@@ -104,6 +104,7 @@ final class ThreadScratch: @unchecked Sendable {
     let senders = IndexBuffer()
     let forces = ScratchBuffer()
     let virials = ScratchBuffer()
+    let scatter = ScratchBuffer()     // per-worker sender adjoints (message passing)
 }
 
 /// The buffers an evaluator reuses.

@@ -1,0 +1,250 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Per-atom arrays of every layer for owned and ghost atoms: A^t [m][k][c], B^t [m][q][c],
+/// the Bchi weights omega^t [k][c], and their adjoints.
+struct FeatureArrays {
+    let layers: Int
+    let atomCount: Int
+    let nr, nk, cs, nm, q, nz: Int
+    let aWidth, bWidth, kc: Int
+    private let values: UnsafeMutablePointer<Double>
+    private let adjoints: UnsafeMutablePointer<Double>
+
+    init(model m: CACEModel, atomCount: Int, features: ScratchBuffer, adjoints adjointBuffer: ScratchBuffer) {
+        layers = m.layers.count
+        self.atomCount = atomCount
+        (nr, nk, cs, nm, q, nz) = (m.radialFunctionCount, m.angularCount, m.channelCount, m.radialBasisCount,
+                                   m.invariantCount, m.elementCount)
+        (aWidth, bWidth, kc) = (nm * nk * cs, nm * q * cs, nk * cs)
+        values = features.zeroed((layers + 1) * atomCount * (aWidth + bWidth) + layers * atomCount * kc)
+        adjoints = adjointBuffer.zeroed((layers + 1) * atomCount * (aWidth + bWidth) + atomCount * kc)
+    }
+
+    func a(_ t: Int) -> UnsafeMutablePointer<Double> { values + t * atomCount * aWidth }
+    func a(_ t: Int, _ i: Int) -> UnsafeMutablePointer<Double> { a(t) + i * aWidth }
+    func b(_ t: Int, _ i: Int) -> UnsafeMutablePointer<Double> {
+        values + (layers + 1) * atomCount * aWidth + (t * atomCount + i) * bWidth
+    }
+    /// Bchi weights of layer t >= 1.
+    func omega(_ t: Int, _ i: Int) -> UnsafeMutablePointer<Double> {
+        values + (layers + 1) * atomCount * (aWidth + bWidth) + ((t - 1) * atomCount + i) * kc
+    }
+    func aBar(_ t: Int) -> UnsafeMutablePointer<Double> { adjoints + t * atomCount * aWidth }
+    func aBar(_ t: Int, _ i: Int) -> UnsafeMutablePointer<Double> { aBar(t) + i * aWidth }
+    func bBar(_ t: Int, _ i: Int) -> UnsafeMutablePointer<Double> {
+        adjoints + (layers + 1) * atomCount * aWidth + (t * atomCount + i) * bWidth
+    }
+    var omegaBar: UnsafeMutablePointer<Double> { adjoints + (layers + 1) * atomCount * (aWidth + bWidth) }
+
+    /// x[((m Q + s) C + c)(T+1) + t] = B^t[m][s][c] (spec §6.1).
+    func gatherReadoutFeatures(_ i: Int, into x: UnsafeMutablePointer<Double>) {
+        for t in 0...layers {
+            let bt = b(t, i)
+            for idx in 0..<bWidth { x[idx * (layers + 1) + t] = bt[idx] }
+        }
+    }
+
+    func scatterReadoutAdjoint(_ i: Int, from xBar: UnsafePointer<Double>) {
+        for t in 0...layers {
+            let bt = bBar(t, i)
+            for idx in 0..<bWidth { bt[idx] += xBar[idx * (layers + 1) + t] }
+        }
+    }
+}
+
+/// Scratch of one worker thread in the message-passing path.
+struct LayerWork {
+    let index: Int
+    let p: UnsafeMutablePointer<Double>            // [z][n][k]
+    let channelWork: UnsafeMutablePointer<Double>  // [n][k][c]
+    let x: UnsafeMutablePointer<Double>
+    let xBar: UnsafeMutablePointer<Double>
+    let heads: UnsafeMutablePointer<Double>
+    let seeds: UnsafeMutablePointer<Double>
+    let readout: UnsafeMutablePointer<Double>
+    let yBar: UnsafeMutablePointer<Double>
+    let powers: UnsafeMutablePointer<Double>
+    let hnetScratch: UnsafeMutablePointer<Double>
+    let hnetOutput: UnsafeMutablePointer<Double>
+    let hnetOutputBar: UnsafeMutablePointer<Double>
+
+    init(model m: CACEModel, buffer: ScratchBuffer, index: Int) {
+        self.index = index
+        let nr = m.radialFunctionCount, nk = m.angularCount, cs = m.channelCount
+        let hnetScratchCount = m.layers.compactMap { $0.bchi?.network.scratchCount }.max() ?? 0
+        let hnetWidth = m.layers.compactMap { $0.bchi?.network.outputs }.max() ?? 0
+        let sizes = [m.elementCount * nr * nk, nr * nk * cs, m.featureCount, m.featureCount, m.heads.count,
+                     m.heads.count, m.heads.count * m.readoutScratchStride, nk, 3 * (m.maxL + 1), hnetScratchCount,
+                     hnetWidth, hnetWidth]
+        var cursor = buffer.reserve(sizes.reduce(0, +))
+        var parts: [UnsafeMutablePointer<Double>] = []
+        for size in sizes { parts.append(cursor); cursor += size }
+        (p, channelWork, x, xBar, heads, seeds, readout, yBar, powers) =
+            (parts[0], parts[1], parts[2], parts[3], parts[4], parts[5], parts[6], parts[7], parts[8])
+        (hnetScratch, hnetOutput, hnetOutputBar) = (parts[9], parts[10], parts[11])
+    }
+}
+
+/// The per-atom stages of the message-passing path (spec §3.8–3.9, §5, §10 R2–R3). Each
+/// writes only rows of its own atom i, its own edges, or the scatter targets it is given.
+extension Evaluator {
+    /// A^0_i and B^0_i from the edges of atom i.
+    func layerZeroForward(_ ii: Int, _ i: Int, _ species: UnsafePointer<Int32>, _ edges: EdgeArrays,
+                          _ f: FeatureArrays, _ w: LayerWork) {
+        let m = model
+        for idx in 0..<(f.nz * f.nr * f.nk) { w.p[idx] = 0 }
+        for e in edges.start[ii]..<edges.start[ii + 1] {
+            m.accumulateOuter(w.p + Int(species[edges.senders[e]]) * f.nr * f.nk, rho: edges.rho + e * f.nr,
+                              y: edges.y + e * f.nk, weight: 1)
+        }
+        m.expandChannels(w.p, receiver: Int(species[i]), into: w.channelWork)
+        m.radialTransform(w.channelWork, into: f.a(0, i), scale: 1)
+        m.symmetrizer.forward(a: f.a(0, i), b: f.b(0, i), radial: f.nm, angular: f.nk, channels: f.cs)
+    }
+
+    /// A^t_i = gamma (Ar + RT(S)) + memory, and B^t_i (spec §5.4).
+    func layerForward(_ t: Int, _ layer: MessagePassingLayer, _ ii: Int, _ i: Int, _ species: UnsafePointer<Int32>,
+                      _ edges: EdgeArrays, _ f: FeatureArrays, _ w: LayerWork) {
+        let m = model
+        let (nm, nk, cs, nr, nz) = (f.nm, f.nk, f.cs, f.nr, f.nz)
+        let zi = Int(species[i])
+        let ai = f.a(t, i), previous = f.a(t - 1, i)
+        if let mu = layer.memory {
+            for (l, group) in m.angular.groups.enumerated() {
+                for mm in 0..<nm {
+                    for k in group {
+                        for c in 0..<cs {
+                            ai[(mm * nk + k) * cs + c] += mu[(l * nm + mm) * cs + c] * previous[(mm * nk + k) * cs + c]
+                        }
+                    }
+                }
+            }
+        }
+        if let prefactor = layer.arPrefactor, let inverse = layer.arInverseLength {
+            for e in edges.start[ii]..<edges.start[ii + 1] {
+                let aj = f.a(t - 1, edges.senders[e])
+                let d = edges.lengths[e], cutoff = edges.cutoff[e]
+                for (l, group) in m.angular.groups.enumerated() {
+                    for mm in 0..<nm {
+                        for c in 0..<cs {
+                            let pc = (l * nm + mm) * cs + c
+                            let phi = m.messageNorm * prefactor[pc] * exp(-d * inverse[pc]) * cutoff
+                            for k in group { ai[(mm * nk + k) * cs + c] += phi * aj[(mm * nk + k) * cs + c] }
+                        }
+                    }
+                }
+            }
+        }
+        if layer.bchi != nil {
+            // S[n][k][c] = sum_e chi_e[c] rho_e[n] Y_e[k] omega_j[k][c], then RT.
+            for idx in 0..<(nr * nk * cs) { w.channelWork[idx] = 0 }
+            m.edgeChannels.withUnsafeBufferPointer { chi in
+                for e in edges.start[ii]..<edges.start[ii + 1] {
+                    let j = edges.senders[e]
+                    let weights = chi.baseAddress.unsafelyUnwrapped + (Int(species[j]) * nz + zi) * cs
+                    let oj = f.omega(t, j)
+                    let rho = edges.rho + e * nr, y = edges.y + e * nk
+                    for n in 0..<nr {
+                        for k in 0..<nk {
+                            addScaledProduct(cs, rho[n] * y[k], weights, oj + k * cs, into: w.channelWork + (n * nk + k) * cs)
+                        }
+                    }
+                }
+            }
+            m.radialTransform(w.channelWork, into: ai, scale: m.messageNorm)
+        }
+        m.symmetrizer.forward(a: ai, b: f.b(t, i), radial: nm, angular: nk, channels: cs)
+    }
+
+    /// Adjoint of layer t for receiver i: adds to A-bar^{t-1} (of i and its senders) and
+    /// omega-bar of the senders in the given targets, and to the adjoints of i's edges.
+    func layerBackward(_ t: Int, _ layer: MessagePassingLayer, _ ii: Int, _ i: Int, _ species: UnsafePointer<Int32>,
+                       _ edges: EdgeArrays, _ f: FeatureArrays, _ w: LayerWork,
+                       aBarTarget: UnsafeMutablePointer<Double>, omegaBarTarget: UnsafeMutablePointer<Double>) {
+        let m = model
+        let (nm, nk, cs, nr, nz) = (f.nm, f.nk, f.cs, f.nr, f.nz)
+        let zi = Int(species[i])
+        let gi = f.aBar(t, i)
+        if let mu = layer.memory {
+            let target = aBarTarget + i * f.aWidth
+            for (l, group) in m.angular.groups.enumerated() {
+                for mm in 0..<nm {
+                    for k in group {
+                        for c in 0..<cs {
+                            target[(mm * nk + k) * cs + c] += mu[(l * nm + mm) * cs + c] * gi[(mm * nk + k) * cs + c]
+                        }
+                    }
+                }
+            }
+        }
+        if let prefactor = layer.arPrefactor, let inverse = layer.arInverseLength {
+            for e in edges.start[ii]..<edges.start[ii + 1] {
+                let j = edges.senders[e]
+                let aj = f.a(t - 1, j), target = aBarTarget + j * f.aWidth
+                let d = edges.lengths[e], cutoff = edges.cutoff[e], dCutoff = edges.cutoffDerivative[e]
+                var dBar = 0.0
+                for (l, group) in m.angular.groups.enumerated() {
+                    for mm in 0..<nm {
+                        for c in 0..<cs {
+                            let pc = (l * nm + mm) * cs + c
+                            let decay = m.messageNorm * prefactor[pc] * exp(-d * inverse[pc])
+                            let phi = decay * cutoff
+                            var overlap = 0.0
+                            for k in group {
+                                let idx = (mm * nk + k) * cs + c
+                                target[idx] += gi[idx] * phi
+                                overlap += gi[idx] * aj[idx]
+                            }
+                            dBar += overlap * decay * (dCutoff - inverse[pc] * cutoff)
+                        }
+                    }
+                }
+                edges.dBar[e] += dBar
+            }
+        }
+        if layer.bchi != nil {
+            // S-bar = RT^T(gamma A-bar^t); then per edge to rho (x) Y and to omega of the sender.
+            m.radialTransformAdjoint(gi, into: w.channelWork)
+            m.edgeChannels.withUnsafeBufferPointer { chi in
+                for e in edges.start[ii]..<edges.start[ii + 1] {
+                    let j = edges.senders[e]
+                    let weights = chi.baseAddress.unsafelyUnwrapped + (Int(species[j]) * nz + zi) * cs
+                    let oj = f.omega(t, j), ojBar = omegaBarTarget + j * f.kc
+                    let rho = edges.rho + e * nr, y = edges.y + e * nk, pBar = edges.pBar + e * nr * nk
+                    for n in 0..<nr {
+                        for k in 0..<nk {
+                            let sBar = w.channelWork + (n * nk + k) * cs, ok = oj + k * cs, okBar = ojBar + k * cs
+                            let psi = rho[n] * y[k]
+                            var sum = 0.0
+                            for c in 0..<cs {
+                                let wc = m.messageNorm * sBar[c] * weights[c]
+                                sum += wc * ok[c]
+                                okBar[c] += psi * wc
+                            }
+                            pBar[n * nk + k] += sum
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Layer 0's adjoint from the complete A-bar^0_i to the edges of atom i (spec R3).
+    func layerZeroBackward(_ ii: Int, _ i: Int, _ species: UnsafePointer<Int32>, _ edges: EdgeArrays,
+                           _ f: FeatureArrays, _ w: LayerWork) {
+        let m = model
+        let size = f.nr * f.nk
+        m.radialTransformAdjoint(f.aBar(0, i), into: w.channelWork)
+        m.contractChannels(w.channelWork, receiver: Int(species[i]), into: w.p)
+        for e in edges.start[ii]..<edges.start[ii + 1] {
+            let pz = w.p + Int(species[edges.senders[e]]) * size, pBar = edges.pBar + e * size
+            for idx in 0..<size { pBar[idx] += pz[idx] }
+        }
+    }
+}
