@@ -94,7 +94,7 @@ public final class Evaluator {
     }
 
     var ewaldTerm: EwaldTerm? {
-        model.ewald.map { EwaldTerm(settings: $0, scale: $0.normFactor * model.ewaldEnergyWeight) }
+        model.ewald.map { EwaldTerm(settings: $0, scale: $0.normFactor * model.ewaldEnergyWeight, threads: threadCount) }
     }
 }
 

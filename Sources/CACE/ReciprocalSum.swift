@@ -1,0 +1,133 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The reciprocal-space sum of the periodic Ewald term,
+/// E = (1/V) sum_k c_k |S(k)|^2 with S(k) = sum_i q_i exp(i k.r_i), c_k = 2 exp(-sigma^2 k^2/2) / k^2,
+/// over upstream's k set (model-format §4.7). The kept k vectors are stored as rows of
+/// consecutive n3 at fixed (n1, n2), so that exp(i k.r) of one atom is a row phase times a
+/// contiguous table, and every per-atom loop over k runs on contiguous arrays (SIMD4).
+struct ReciprocalSum {
+    let volume: Double
+    /// Reciprocal vectors b_a (rows), b_a . a_c = 2 pi delta_ac.
+    let b: [Double]
+    let nMax: [Int]
+    /// Rows: (n1, n2, first n3, first k index, count).
+    let rows: [(Int, Int, Int, Int, Int)]
+    let count: Int
+    /// Per k, padded to a multiple of 4 with zeros: c_k, c_k k_a, and c_k (delta_ab + g k_a k_b)
+    /// with g = 2 d ln c_k / d(k^2), the strain derivative of c_k / V (virial).
+    let weight, weightX, weightY, weightZ: [Double]
+    let virialXX, virialYY, virialZZ, virialXY, virialXZ, virialYZ: [Double]
+
+    init(cell h: [Double], settings: EwaldSettings) throws(CACEError) {
+        guard h.count == 9 else { throw .argument("the cell must have 9 components") }
+        volume = h[0] * (h[4] * h[8] - h[5] * h[7]) - h[1] * (h[3] * h[8] - h[5] * h[6]) + h[2] * (h[3] * h[7] - h[4] * h[6])
+        guard volume.isFinite, abs(volume) > 1e-12 else { throw .geometry("the periodic cell has zero volume") }
+        let f = 2 * Double.pi / volume
+        b = [f * (h[4] * h[8] - h[5] * h[7]), f * (h[5] * h[6] - h[3] * h[8]), f * (h[3] * h[7] - h[4] * h[6]),
+             f * (h[7] * h[2] - h[8] * h[1]), f * (h[8] * h[0] - h[6] * h[2]), f * (h[6] * h[1] - h[7] * h[0]),
+             f * (h[1] * h[5] - h[2] * h[4]), f * (h[2] * h[3] - h[0] * h[5]), f * (h[0] * h[4] - h[1] * h[3])]
+        var nMax = [0, 0, 0]
+        for a in 0..<3 {
+            let length = (h[3 * a] * h[3 * a] + h[3 * a + 1] * h[3 * a + 1] + h[3 * a + 2] * h[3 * a + 2]).squareRoot()
+            let ratio = length / settings.dl
+            guard ratio < 10_000 else { throw .geometry("the cell is too large for the Ewald k-grid (|a| = \(length))") }
+            nMax[a] = max(1, Int(ratio))   // upstream truncates
+        }
+        self.nMax = nMax
+        let sigma2 = settings.sigma * settings.sigma
+        var rows: [(Int, Int, Int, Int, Int)] = []
+        var columns: [[Double]] = Array(repeating: [], count: 10)
+        for n1 in -nMax[0]...nMax[0] {
+            for n2 in -nMax[1]...nMax[1] {
+                var rowStart = -1, firstN3 = 0
+                for n3 in -nMax[2]...nMax[2] {
+                    // Half space: the first non-zero index is positive.
+                    let first = n1 != 0 ? n1 : (n2 != 0 ? n2 : n3)
+                    guard first > 0 else { continue }
+                    let kx = Double(n1) * b[0] + Double(n2) * b[3] + Double(n3) * b[6]
+                    let ky = Double(n1) * b[1] + Double(n2) * b[4] + Double(n3) * b[7]
+                    let kz = Double(n1) * b[2] + Double(n2) * b[5] + Double(n3) * b[8]
+                    let k2 = kx * kx + ky * ky + kz * kz
+                    guard k2 > 0, k2 <= settings.kSquaredMax else { continue }
+                    if rowStart < 0 { rowStart = columns[0].count; firstN3 = n3 }
+                    let c = 2 * exp(-sigma2 * k2 / 2) / k2
+                    let g = -2 * (sigma2 / 2 + 1 / k2)
+                    let values = [c, c * kx, c * ky, c * kz, c * (1 + g * kx * kx), c * (1 + g * ky * ky),
+                                  c * (1 + g * kz * kz), c * g * kx * ky, c * g * kx * kz, c * g * ky * kz]
+                    for (column, value) in values.enumerated() { columns[column].append(value) }
+                }
+                if rowStart >= 0 { rows.append((n1, n2, firstN3, rowStart, columns[0].count - rowStart)) }
+            }
+        }
+        self.rows = rows
+        count = columns[0].count
+        let padded = (count + 3) / 4 * 4
+        for c in 0..<10 { columns[c] += [Double](repeating: 0, count: padded - count) }
+        (weight, weightX, weightY, weightZ) = (columns[0], columns[1], columns[2], columns[3])
+        (virialXX, virialYY, virialZZ) = (columns[4], columns[5], columns[6])
+        (virialXY, virialXZ, virialYZ) = (columns[7], columns[8], columns[9])
+    }
+
+    var paddedCount: Int { weight.count }
+
+    /// Work space of one thread: phase tables and exp(i k.r) of one atom.
+    final class AtomPhases {
+        let cosine: UnsafeMutablePointer<Double>, sine: UnsafeMutablePointer<Double>
+        let table: UnsafeMutablePointer<Double>   // [axis][n][cos, sin]
+        let stride: Int
+
+        init(_ grid: ReciprocalSum) {
+            cosine = .allocate(capacity: grid.paddedCount); cosine.initialize(repeating: 0, count: grid.paddedCount)
+            sine = .allocate(capacity: grid.paddedCount); sine.initialize(repeating: 0, count: grid.paddedCount)
+            stride = 2 * (grid.nMax.max() ?? 1) + 1
+            table = .allocate(capacity: 6 * stride)
+        }
+
+        deinit { cosine.deallocate(); sine.deallocate(); table.deallocate() }
+    }
+
+    /// Fills cos and sin of k.r for every kept k.
+    func phases(of r: (Double, Double, Double), into p: AtomPhases) {
+        for a in 0..<3 {
+            let angle = b[3 * a] * r.0 + b[3 * a + 1] * r.1 + b[3 * a + 2] * r.2
+            let (c1, s1) = (cos(angle), sin(angle))
+            let center = p.table + 2 * (a * p.stride + nMax[a])
+            center[0] = 1; center[1] = 0
+            var (c, s) = (1.0, 0.0)
+            for n in 1..<(nMax[a] + 1) {
+                (c, s) = (c * c1 - s * s1, s * c1 + c * s1)
+                center[2 * n] = c; center[2 * n + 1] = s
+                center[-2 * n] = c; center[-2 * n + 1] = -s
+            }
+        }
+        let t1 = p.table + 2 * nMax[0], t2 = p.table + 2 * (p.stride + nMax[1]), t3 = p.table + 2 * (2 * p.stride + nMax[2])
+        for (n1, n2, n3, start, length) in rows {
+            let (c1, s1, c2, s2) = (t1[2 * n1], t1[2 * n1 + 1], t2[2 * n2], t2[2 * n2 + 1])
+            let (c12, s12) = (c1 * c2 - s1 * s2, s1 * c2 + c1 * s2)
+            for q in 0..<length {
+                let c3 = t3[2 * (n3 + q)], s3 = t3[2 * (n3 + q) + 1]
+                p.cosine[start + q] = c12 * c3 - s12 * s3
+                p.sine[start + q] = s12 * c3 + c12 * s3
+            }
+        }
+    }
+}
+
+/// sum_k x[k] y[k] with four SIMD lanes (k padded to a multiple of 4).
+@inline(__always)
+func dot4(_ n: Int, _ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>) -> Double {
+    var sum = SIMD4<Double>()
+    var k = 0
+    while k < n {
+        sum += UnsafeRawPointer(x + k).loadUnaligned(as: SIMD4<Double>.self)
+            * UnsafeRawPointer(y + k).loadUnaligned(as: SIMD4<Double>.self)
+        k += 4
+    }
+    return sum.sum()
+}
