@@ -73,7 +73,7 @@ PairCACE::PairCACE(LAMMPS *lmp) : Pair(lmp)
 
   model = nullptr;
   nthreads = 1;
-  include_e0 = 0;
+  include_e0 = 1;    // like cace evaluate: the model file's E0s, if it has any, are part of the energy
   cutoff = 0.0;
   species = nullptr;
   nmax = 0;
