@@ -23,6 +23,8 @@ extension Evaluator {
         let yBar: UnsafeMutablePointer<Double>
         let powers: UnsafeMutablePointer<Double>
         var edgeCount = 0
+        var clock = StageClock(enabled: false)
+        var times = StageTimes()
     }
 
     func makeAtomWork(maxEdges: Int, in thread: ThreadScratch) -> AtomWork {
@@ -35,10 +37,12 @@ extension Evaluator {
         var base = thread.atom.reserve(sizes.reduce(0, +))
         var parts: [UnsafeMutablePointer<Double>] = []
         for size in sizes { parts.append(base); base += size }
-        return AtomWork(maxEdges: maxEdges, senders: thread.senders.reserve(maxEdges), vectors: parts[0],
-                        lengths: parts[1], rho: parts[2], rhoDerivative: parts[3], y: parts[4], p: parts[5],
-                        channelFeatures: parts[6], a: parts[7], aBar: parts[8], x: parts[9], xBar: parts[10],
-                        heads: parts[11], seeds: parts[12], readout: parts[13], yBar: parts[14], powers: parts[15])
+        var work = AtomWork(maxEdges: maxEdges, senders: thread.senders.reserve(maxEdges), vectors: parts[0],
+                            lengths: parts[1], rho: parts[2], rhoDerivative: parts[3], y: parts[4], p: parts[5],
+                            channelFeatures: parts[6], a: parts[7], aBar: parts[8], x: parts[9], xBar: parts[10],
+                            heads: parts[11], seeds: parts[12], readout: parts[13], yBar: parts[14], powers: parts[15])
+        work.clock = StageClock(enabled: measuresStages)
+        return work
     }
 
     /// Edges, A, B and head outputs of atom i.
@@ -49,6 +53,7 @@ extension Evaluator {
         let cutoffSquared = m.cutoff * m.cutoff
         let list = atoms.neighbors
         let zi = Int(atoms.species[i])
+        _ = w.clock.lap()
         w.edgeCount = 0
         for q in 0..<(m.elementCount * nr * nk) { w.p[q] = 0 }
         if let neighbours = list.lists[i] {
@@ -75,8 +80,11 @@ extension Evaluator {
         let size = m.radialBasisCount * nk * m.channelCount
         for q in 0..<size { w.a[q] = 0 }
         m.radialTransform(w.channelFeatures, into: w.a, scale: 1)
+        w.times.edgesAndA += w.clock.lap()
         m.symmetrizer.forward(a: w.a, b: w.x, radial: m.radialBasisCount, angular: nk, channels: m.channelCount)
+        w.times.symmetrizer += w.clock.lap()
         m.readoutForward(w.x, headOutputs: w.heads, scratch: w.readout, scratchStride: m.readoutScratchStride)
+        w.times.readout += w.clock.lap()
     }
 
     /// Forces and virial of atom i's edges for head seeds already in `w.seeds`; needs the
@@ -104,6 +112,7 @@ extension Evaluator {
             applyEdgeForce(g, receiver: i, sender: j, forces: forces)
             virial.add(r, g, receiver: i, sender: j, atomVirials: atomVirials)
         }
+        w.times.backward += w.clock.lap()
     }
 
     func evaluateAtomByAtom(_ atoms: AtomsView, into targets: EvaluationTargets,
@@ -114,6 +123,13 @@ extension Evaluator {
         let workers = max(1, min(threadCount, list.count / 16))
         let threads = scratch.threads(workers)
         var summary = EvaluationSummary()
+        // The charge pass of the long-range term counts as long-range time.
+        let stageTimes = UnsafeMutablePointer<StageTimes>.allocate(capacity: workers)
+        stageTimes.initialize(repeating: StageTimes(), count: workers)
+        defer {
+            lastStageTimes = UnsafeBufferPointer(start: stageTimes, count: workers).reduce(into: StageTimes()) { $0.add($1) }
+            stageTimes.deallocate()
+        }
         targets.atomEnergies?.initialize(repeating: 0, count: atoms.localCount)
 
         // With a long-range term, charges of all atoms are needed before any backward pass.
@@ -129,10 +145,13 @@ extension Evaluator {
                     try atomForward(i, atoms, &work)
                     charges[i] = work.heads[chargeHead]
                 }
+                stageTimes[worker].longRange += work.times.edgesAndA + work.times.symmetrizer + work.times.readout
             }
+            var clock = StageClock(enabled: measuresStages)
             let lr = try ewald.evaluate(atoms: atoms, charges: charges, chargeBar: bars, forces: targets.forces,
                                         atomEnergies: targets.atomEnergies, atomVirials: targets.atomVirials,
                                         communicator: communicator)
+            stageTimes[0].longRange += clock.lap()
             summary.energy += lr.energy
             summary.longRangeEnergy = lr.energy
             for a in 0..<6 { summary.virial[a] += lr.virial[a] }
@@ -166,6 +185,7 @@ extension Evaluator {
                 }
                 sums[worker].energy = energy
                 sums[worker].virial = virial.components
+                stageTimes[worker].add(work.times)
             }
         }
         for worker in 0..<workers {

@@ -97,6 +97,9 @@ extension Evaluator {
         let nall = atoms.totalCount, nlocal = atoms.localCount
         let list = atoms.neighbors
         let species = atoms.species
+        var clock = StageClock(enabled: measuresStages)
+        var times = StageTimes()
+        defer { lastStageTimes = times }
         let edges = try buildEdges(atoms)
         let f = FeatureArrays(model: m, atomCount: nall, features: scratch.features, adjoints: scratch.adjoints)
         let workers = max(1, min(threadCount, list.count / 16))
@@ -123,6 +126,7 @@ extension Evaluator {
 
         // ---- Forward: layer 0 on owned atoms, then layers 1...T, each after the ghosts got A^{t-1}.
         try forEachListed { (w, ii, i) in layerZeroForward(ii, i, species, edges, f, w) }
+        times.edgesAndA += clock.lap()
         for t in 1...T {
             let layer = m.layers[t - 1]
             communicator.forwardExchange(f.a(t - 1), width: f.aWidth)
@@ -137,6 +141,8 @@ extension Evaluator {
             }
             try forEachListed { (w, ii, i) in layerForward(t, layer, ii, i, species, edges, f, w) }
         }
+
+        times.messagePassing += clock.lap()
 
         // ---- Read-out of owned atoms, then the long-range term.
         let heads = m.heads.count
@@ -154,6 +160,7 @@ extension Evaluator {
         for ii in 0..<list.count where species[Int(list.atoms[ii])] >= 0 {
             summary.energy += shortRangeEnergy(perAtom + Int(list.atoms[ii]) * heads)
         }
+        times.readout += clock.lap()
         if let ewald = ewaldTerm {
             let lr = try ewald.evaluate(atoms: atoms, charges: charges, chargeBar: chargeBar, forces: targets.forces,
                                         atomEnergies: targets.atomEnergies, atomVirials: targets.atomVirials,
@@ -162,6 +169,8 @@ extension Evaluator {
             summary.longRangeEnergy = lr.energy
             for c in 0..<6 { summary.virial[c] += lr.virial[c] }
         }
+
+        times.longRange += clock.lap()
 
         // ---- Backward: read-out to B-bar of every layer.
         try forEachListed { (w, _, i) in
@@ -238,6 +247,7 @@ extension Evaluator {
                 }
             }
         }
+        times.backward += clock.lap()
         for w in 0..<workers {
             for c in 0..<6 { summary.virial[c] += tallies[w].components[c] }
             guard w > 0 else { continue }

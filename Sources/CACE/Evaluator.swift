@@ -12,6 +12,9 @@ public final class Evaluator {
     public var includeAtomicEnergies = false
     /// Worker threads for the atom loop (1 = the calling thread only).
     public var threadCount = 1
+    /// Record the time of each stage in `lastStageTimes` (small overhead per atom).
+    public var measuresStages = false
+    public internal(set) var lastStageTimes = StageTimes()
     /// Called with (atom, read-out features) for every evaluated owned atom; the features
     /// are upstream's node_feats flattened as ((m Q + q) C + c)(T+1) + t. For tests; with
     /// several threads it is called concurrently.

@@ -141,7 +141,17 @@ extension Evaluator {
                 }
             }
         }
-        if layer.bchi != nil {
+        if let bchi = layer.bchi, bchi.isScalar {
+            // One weight per sender: S = sum_z chi[z][zi] (x) sum_{e from z} w_j rho_e (x) Y_e, then RT.
+            for idx in 0..<(nz * nr * nk) { w.p[idx] = 0 }
+            for e in edges.start[ii]..<edges.start[ii + 1] {
+                let j = edges.senders[e]
+                m.accumulateOuter(w.p + Int(species[j]) * nr * nk, rho: edges.rho + e * nr, y: edges.y + e * nk,
+                                  weight: f.omega(t, j)[0])
+            }
+            m.expandChannels(w.p, receiver: zi, into: w.channelWork)
+            m.radialTransform(w.channelWork, into: ai, scale: m.messageNorm)
+        } else if layer.bchi != nil {
             // S[n][k][c] = sum_e chi_e[c] rho_e[n] Y_e[k] omega_j[k][c], then RT.
             for idx in 0..<(nr * nk * cs) { w.channelWork[idx] = 0 }
             m.edgeChannels.withUnsafeBufferPointer { chi in
@@ -208,7 +218,25 @@ extension Evaluator {
                 edges.dBar[e] += dBar
             }
         }
-        if layer.bchi != nil {
+        if let bchi = layer.bchi, bchi.isScalar {
+            // S-bar contracted with the channels of each sender element, then per edge.
+            m.radialTransformAdjoint(gi, into: w.channelWork)
+            m.contractChannels(w.channelWork, receiver: zi, into: w.p)
+            let size = nr * nk
+            for e in edges.start[ii]..<edges.start[ii + 1] {
+                let j = edges.senders[e]
+                let sChi = w.p + Int(species[j]) * size, pBar = edges.pBar + e * size
+                let rho = edges.rho + e * nr, y = edges.y + e * nk
+                addScaled(size, m.messageNorm * f.omega(t, j)[0], sChi, into: pBar)
+                var overlap = 0.0
+                for n in 0..<nr {
+                    var row = 0.0
+                    for k in 0..<nk { row += sChi[n * nk + k] * y[k] }
+                    overlap += row * rho[n]
+                }
+                omegaBarTarget[j * f.kc] += m.messageNorm * overlap
+            }
+        } else if layer.bchi != nil {
             // S-bar = RT^T(gamma A-bar^t); then per edge to rho (x) Y and to omega of the sender.
             m.radialTransformAdjoint(gi, into: w.channelWork)
             m.edgeChannels.withUnsafeBufferPointer { chi in

@@ -14,6 +14,9 @@ struct MessagePassingLayer: Sendable {
         let channelCount: Int
         /// lMatrix[l][k] when nl > 1 (not shared over l).
         let lMatrix: [Double]?
+
+        /// One weight per sender for all (k, c): the default, shared over degrees and channels.
+        var isScalar: Bool { degreeCount == 1 && channelCount == 1 }
     }
 }
 

@@ -26,11 +26,14 @@ struct Benchmark: ParsableCommand {
         guard ["text", "json"].contains(format) else { throw ValidationError("--format must be text or json") }
         let evaluator = Evaluator(model: try loadModel(model))
         evaluator.threadCount = threads
+        evaluator.measuresStages = true
         let frame = try readStructures(structures)[0]
+        var stages: [[(String, Double)]] = []
         func timeOnce() throws -> Double {
             let clock = ContinuousClock()
             let start = clock.now
             _ = try evaluator.evaluate(frame)
+            stages.append(evaluator.lastStageTimes.named)
             let elapsed = clock.now - start
             return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         }
@@ -38,18 +41,28 @@ struct Benchmark: ParsableCommand {
             _ = try timeOnce()
             var times: [Double] = []
             for _ in 0..<repetitions { times.append(try timeOnce()) }
-            times.sort()
-            let median = times[times.count / 2]
+            let order = times.indices.sorted { times[$0] < times[$1] }
+            let medianIndex = order[order.count / 2]
+            let median = times[medianIndex]
+            // Stage times of the median run (warm-up excluded); the rest is the neighbour list and setup.
+            let stageList = stages[medianIndex + 1]
+            let staged = stageList.reduce(0) { $0 + $1.1 }
+            let stageText = (stageList + [("neighbours_and_setup", max(0, median - staged / Double(threads)))])
+                .map { (name, seconds) in (name, seconds / Double(frame.count) * 1e6) }
             let perAtom = median / Double(frame.count) * 1e6
             var usage = rusage()
             getrusage(RUSAGE_SELF.rawValue, &usage)
             let peakMB = Double(usage.ru_maxrss) / 1024
             if format == "json" {
+                let stageJSON = stageText.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ")
                 print("{\"atoms\": \(frame.count), \"us_per_atom\": \(perAtom), \"seconds_median\": \(median), "
-                      + "\"threads\": \(threads), \"precision\": \"double\", \"repeat\": \(repetitions), \"peak_rss_mb\": \(peakMB)}")
+                      + "\"threads\": \(threads), \"precision\": \"double\", \"repeat\": \(repetitions), "
+                      + "\"peak_rss_mb\": \(peakMB), \"stages_us_per_atom\": {\(stageJSON)}}")
             } else {
                 print("atoms \(frame.count)  threads \(threads)  median \(String(format: "%.4f", median)) s  "
                       + "\(String(format: "%.1f", perAtom)) us/atom/evaluation  peak RSS \(String(format: "%.0f", peakMB)) MB")
+                print("stages (us/atom, CPU time summed over threads):")
+                for (name, value) in stageText { print("  \(name.padding(toLength: 22, withPad: " ", startingAt: 0)) \(String(format: "%8.1f", value))") }
             }
         } catch let error as CACEError {
             throw CLIError(error.description)
