@@ -73,6 +73,8 @@ struct LayerWork {
     let hnetScratch: UnsafeMutablePointer<Double>
     let hnetOutput: UnsafeMutablePointer<Double>
     let hnetOutputBar: UnsafeMutablePointer<Double>
+    /// Per-channel MessageAr factors: phi, decay, overlap.
+    let arWork: UnsafeMutablePointer<Double>
 
     init(model m: CACEModel, buffer: ScratchBuffer, index: Int) {
         self.index = index
@@ -81,13 +83,13 @@ struct LayerWork {
         let hnetWidth = m.layers.compactMap { $0.bchi?.network.outputs }.max() ?? 0
         let sizes = [m.elementCount * nr * nk, nr * nk * cs, m.featureCount, m.featureCount, m.heads.count,
                      m.heads.count, m.heads.count * m.readoutScratchStride, nk, 3 * (m.maxL + 1), hnetScratchCount,
-                     hnetWidth, hnetWidth]
+                     hnetWidth, hnetWidth, 3 * cs]
         var cursor = buffer.reserve(sizes.reduce(0, +))
         var parts: [UnsafeMutablePointer<Double>] = []
         for size in sizes { parts.append(cursor); cursor += size }
         (p, channelWork, x, xBar, heads, seeds, readout, yBar, powers) =
             (parts[0], parts[1], parts[2], parts[3], parts[4], parts[5], parts[6], parts[7], parts[8])
-        (hnetScratch, hnetOutput, hnetOutputBar) = (parts[9], parts[10], parts[11])
+        (hnetScratch, hnetOutput, hnetOutputBar, arWork) = (parts[9], parts[10], parts[11], parts[12])
     }
 }
 
@@ -116,17 +118,19 @@ extension Evaluator {
         let zi = Int(species[i])
         let ai = f.a(t, i), previous = f.a(t - 1, i)
         if let mu = layer.memory {
-            for (l, group) in m.angular.groups.enumerated() {
-                for mm in 0..<nm {
-                    for k in group {
-                        for c in 0..<cs {
-                            ai[(mm * nk + k) * cs + c] += mu[(l * nm + mm) * cs + c] * previous[(mm * nk + k) * cs + c]
+            mu.withUnsafeBufferPointer { muBuffer in
+                for (l, group) in m.angular.groups.enumerated() {
+                    for mm in 0..<nm {
+                        let row = muBuffer.baseAddress.unsafelyUnwrapped + (l * nm + mm) * cs
+                        for k in group {
+                            addScaledProduct(cs, 1, row, previous + (mm * nk + k) * cs, into: ai + (mm * nk + k) * cs)
                         }
                     }
                 }
             }
         }
         if let prefactor = layer.arPrefactor, let inverse = layer.arInverseLength {
+            let phi = w.arWork
             for e in edges.start[ii]..<edges.start[ii + 1] {
                 let aj = f.a(t - 1, edges.senders[e])
                 let d = edges.lengths[e], cutoff = edges.cutoff[e]
@@ -134,8 +138,10 @@ extension Evaluator {
                     for mm in 0..<nm {
                         for c in 0..<cs {
                             let pc = (l * nm + mm) * cs + c
-                            let phi = m.messageNorm * prefactor[pc] * exp(-d * inverse[pc]) * cutoff
-                            for k in group { ai[(mm * nk + k) * cs + c] += phi * aj[(mm * nk + k) * cs + c] }
+                            phi[c] = m.messageNorm * prefactor[pc] * exp(-d * inverse[pc]) * cutoff
+                        }
+                        for k in group {
+                            addScaledProduct(cs, 1, phi, aj + (mm * nk + k) * cs, into: ai + (mm * nk + k) * cs)
                         }
                     }
                 }
@@ -183,17 +189,19 @@ extension Evaluator {
         let gi = f.aBar(t, i)
         if let mu = layer.memory {
             let target = aBarTarget + i * f.aWidth
-            for (l, group) in m.angular.groups.enumerated() {
-                for mm in 0..<nm {
-                    for k in group {
-                        for c in 0..<cs {
-                            target[(mm * nk + k) * cs + c] += mu[(l * nm + mm) * cs + c] * gi[(mm * nk + k) * cs + c]
+            mu.withUnsafeBufferPointer { muBuffer in
+                for (l, group) in m.angular.groups.enumerated() {
+                    for mm in 0..<nm {
+                        let row = muBuffer.baseAddress.unsafelyUnwrapped + (l * nm + mm) * cs
+                        for k in group {
+                            addScaledProduct(cs, 1, row, gi + (mm * nk + k) * cs, into: target + (mm * nk + k) * cs)
                         }
                     }
                 }
             }
         }
         if let prefactor = layer.arPrefactor, let inverse = layer.arInverseLength {
+            let phi = w.arWork, decay = w.arWork + cs, overlap = w.arWork + 2 * cs
             for e in edges.start[ii]..<edges.start[ii + 1] {
                 let j = edges.senders[e]
                 let aj = f.a(t - 1, j), target = aBarTarget + j * f.aWidth
@@ -203,15 +211,17 @@ extension Evaluator {
                     for mm in 0..<nm {
                         for c in 0..<cs {
                             let pc = (l * nm + mm) * cs + c
-                            let decay = m.messageNorm * prefactor[pc] * exp(-d * inverse[pc])
-                            let phi = decay * cutoff
-                            var overlap = 0.0
-                            for k in group {
-                                let idx = (mm * nk + k) * cs + c
-                                target[idx] += gi[idx] * phi
-                                overlap += gi[idx] * aj[idx]
-                            }
-                            dBar += overlap * decay * (dCutoff - inverse[pc] * cutoff)
+                            decay[c] = m.messageNorm * prefactor[pc] * exp(-d * inverse[pc])
+                            phi[c] = decay[c] * cutoff
+                            overlap[c] = 0
+                        }
+                        for k in group {
+                            let row = (mm * nk + k) * cs
+                            addScaledProduct(cs, 1, gi + row, phi, into: target + row)
+                            addScaledProduct(cs, 1, gi + row, aj + row, into: overlap)
+                        }
+                        for c in 0..<cs {
+                            dBar += overlap[c] * decay[c] * (dCutoff - inverse[(l * nm + mm) * cs + c] * cutoff)
                         }
                     }
                 }
