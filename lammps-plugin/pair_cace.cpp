@@ -20,6 +20,7 @@
 #include "neighbor.h"
 #include "update.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -124,8 +125,18 @@ void PairCACE::compute(int eflag, int vflag)
   const double *h = domain->h;
   const double cell[9] = {h[0], 0.0, 0.0, h[5], h[1], 0.0, h[4], h[3], h[2]};
   const int periodic = domain->xperiodic && domain->yperiodic && domain->zperiodic;
-  if (!periodic)
-    for (int i = 0; i < nlocal; i++) tag64[i] = atom->tag[i];
+  // open boundaries: the library places atom i in slot tag[i] of 1..natoms, so pass the largest
+  // atom ID rather than the atom count (IDs may have gaps, e.g. after delete_atoms compress no)
+  int64_t slots = atom->natoms;
+  if (!periodic) {
+    tagint maxtag = 0, maxtag_all = 0;
+    for (int i = 0; i < nlocal; i++) {
+      tag64[i] = atom->tag[i];
+      maxtag = std::max(maxtag, atom->tag[i]);
+    }
+    MPI_Allreduce(&maxtag, &maxtag_all, 1, MPI_LMP_TAGINT, MPI_MAX, world);
+    slots = maxtag_all;
+  }
 
   // a rank may own no atoms at all (its arrays may be unallocated): it still takes part in the
   // collectives, and the library gets valid (empty) pointers rather than null ones
@@ -145,7 +156,7 @@ void PairCACE::compute(int eflag, int vflag)
   sys.periodic = periodic;
   sys.cell = cell;
   sys.tag = nlocal ? tag64 : no_tags;
-  sys.natoms = atom->natoms;
+  sys.natoms = slots;
 
   cace_host host;
   host.context = this;
@@ -303,6 +314,14 @@ void PairCACE::init_style()
 
   // the library's exchanges go through LAMMPS' comm buffers, which are sized from these
   comm_forward = comm_reverse = cace_model_exchange_width(model);
+  // Comm::init() (after Pair::init()) sizes the buffers from the top-level pair style only.
+  // pair_style hybrid copies its sub-styles' comm sizes in its settings(), before pair_coeff
+  // loaded the model (comm_forward was still 0 then), so raise the hybrid style's sizes here
+  Pair *top = force->pair;
+  if (top && top != this) {
+    top->comm_forward = std::max(top->comm_forward, comm_forward);
+    top->comm_reverse = std::max(top->comm_reverse, comm_reverse);
+  }
   neighbor->add_request(this, NeighConst::REQ_FULL);
 }
 

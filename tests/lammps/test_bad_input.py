@@ -1,0 +1,104 @@
+"""Bad input must end LAMMPS with an 'ERROR:' line that says what is wrong and a non-zero exit
+status: never a crash (signal), a hang, or an MPI abort without a message. Serial and np 2."""
+import numpy as np
+
+from lammps_io import write_data
+from lammps_run import PLUGIN, run_lammps
+from structures import fcc_crystal
+
+NPROCS = (1, 2)
+# under mpirun, every code path that can fail: settings, model loading (ranks must agree),
+# type mapping, init_style, and an error inside the library call (error->one on one rank)
+ALSO_MPI = {"units_real", "garbage_model", "unknown_element", "newton_off",
+            "mixed_boundary_long_range", "coincident_atoms"}
+
+
+def _cases(ctx, wd):
+    """(name, input text, key phrase of the expected error)."""
+    crystal = fcc_crystal([13, 29], reps=(2, 2, 2), seed=3)
+    elements = write_data(wd / "ok.data", crystal)
+    assert elements == ["Al", "Cu"]
+    inside = fcc_crystal([13, 29], reps=(2, 2, 2), seed=3)
+    inside.positions %= np.diag(inside.cell)        # all atoms in the box: for 'boundary p p f'
+    write_data(wd / "inside.data", inside)
+    twin = fcc_crystal([13, 29], reps=(2, 2, 2), seed=3)
+    twin.positions[1] = twin.positions[0]           # two atoms on top of each other
+    write_data(wd / "coincident.data", twin)
+    (wd / "garbage.safetensors").write_bytes(np.random.default_rng(5).bytes(4000))
+    good = ctx.synthetic("mp_lr").read_bytes()
+    (wd / "truncated.safetensors").write_bytes(good[: len(good) // 2])
+    (wd / "model_dir.safetensors").mkdir(exist_ok=True)
+    model = ctx.synthetic("mp_lr")
+
+    def deck(pair_coeff=f"{model} Al Cu", pair_style="", units="metal", boundary="p p p",
+             data="ok.data", before="", after="run 0"):
+        return (f"plugin load {PLUGIN}\nunits {units}\natom_style atomic\n{before}"
+                f"boundary {boundary}\nread_data {data}\npair_style cace {pair_style}\n"
+                f"pair_coeff * * {pair_coeff}\n{after}\n")
+
+    no_ids = (f"plugin load {PLUGIN}\nunits metal\natom_style atomic\natom_modify id no\n"
+              "lattice fcc 3.6\nregion box block 0 2 0 2 0 2\ncreate_box 2 box\n"
+              "create_atoms 1 box\nmass * 27.0\npair_style cace\n"
+              f"pair_coeff * * {model} Al Cu\nrun 0\n")
+    return [
+        ("missing_model", deck(pair_coeff=f"{wd}/no/such/model.safetensors Al Cu"),
+         "Cannot find CACE model file"),
+        ("garbage_model", deck(pair_coeff=f"{wd}/garbage.safetensors Al Cu"),
+         "Cannot load CACE model file"),
+        ("truncated_model", deck(pair_coeff=f"{wd}/truncated.safetensors Al Cu"),
+         "Cannot load CACE model file"),
+        ("directory_as_model", deck(pair_coeff=f"{wd}/model_dir.safetensors Al Cu"),
+         "is not a regular file"),
+        ("unknown_element", deck(pair_coeff=f"{model} Al Fe"),
+         "Element Fe is not in CACE model file"),
+        ("too_many_elements", deck(pair_coeff=f"{model} Al Cu Cu"),
+         "needs one element symbol (or NULL) per atom type"),
+        ("too_few_elements", deck(pair_coeff=f"{model} Al"),
+         "needs one element symbol (or NULL) per atom type"),
+        ("units_real", deck(units="real"), "requires 'units metal'"),
+        ("newton_off", deck(before="newton off\n"), "requires newton pair on"),
+        ("mixed_boundary_long_range", deck(boundary="p p f", data="inside.data"),
+         "mixed boundaries are not supported"),
+        ("no_atom_ids", no_ids, "requires atom IDs"),
+        ("unknown_keyword", deck(pair_style="fast yes"), "Unknown pair_style cace keyword"),
+        ("zero_threads", deck(pair_style="threads 0"), "threads must be >= 1"),
+        ("coincident_atoms", deck(data="coincident.data"), "CACE evaluation failed"),
+    ]
+
+
+def test_errors(ctx):
+    wd = ctx.workdir("bad_input")
+    results = []
+    for name, text, phrase in _cases(ctx, wd):
+        for n in NPROCS if name in ALSO_MPI else NPROCS[:1]:
+            run = run_lammps(wd, text, nprocs=n, name=f"in.{name}.{n}", timeout=120, check=False)
+            errors = run.errors()
+            if run.timed_out:
+                problem = f"hung: no exit within {run.seconds:.0f} s"
+            elif run.signalled:
+                problem = f"crashed (exit status {run.returncode}): {run.summary()}"
+            elif run.returncode == 0:
+                problem = "LAMMPS exited with status 0"
+            elif not errors:
+                problem = f"no ERROR line (exit status {run.returncode}): {run.summary()}"
+            elif not any(phrase in e for e in errors):
+                problem = f"ERROR line lacks '{phrase}': {errors[0]}"
+            else:
+                problem = None
+            results.append((f"{name} np={n}", problem))
+    return results
+
+
+def test_valid_deck_runs(ctx):
+    """The decks above differ from a working input only by the one mistake."""
+    wd = ctx.workdir("bad_input_control")
+    crystal = fcc_crystal([13, 29], reps=(2, 2, 2), seed=3)
+    write_data(wd / "ok.data", crystal)
+    text = (f"plugin load {PLUGIN}\nunits metal\natom_style atomic\nboundary p p p\n"
+            f"read_data ok.data\npair_style cace threads 2\n"
+            f"pair_coeff * * {ctx.synthetic('mp_lr')} Al Cu\nrun 0\n")
+    for n in NPROCS:
+        run_lammps(wd, text, nprocs=n, name=f"in.ok.{n}", timeout=120)
+
+
+TESTS = [test_valid_deck_runs, test_errors]
