@@ -67,6 +67,25 @@ def test_npt_triclinic(ctx):
     c.done()
 
 
+def test_nvt(ctx):
+    """fix nvt (Nose-Hoover) on 2 ranks: the conserved quantity stays put while the thermostat
+    exchanges energy with the system."""
+    wd = ctx.workdir("nvt")
+    run = run_lammps(wd, _synthetic_setup(ctx, wd) +
+                     "velocity all create 300 5 mom yes\ntimestep 0.001\n"
+                     "fix nvt all nvt temp 200 200 0.05\nthermo 10\n"
+                     "thermo_style custom step temp pe etotal ecouple econserve\n"
+                     + THERMO + "run 200\n", nprocs=2, name="in.nvt")
+    t = thermo_table(run.log)[-1]
+    c = Checks()
+    c.that(len(t["Step"]) == 21, f"expected 21 thermo rows, got {len(t['Step'])}")
+    exchanged = np.abs(t["Ecouple"]).max()
+    drift = np.abs(t["Econserve"] - t["Econserve"][0]).max()
+    c.that(exchanged > 0.01, f"the thermostat exchanged only {exchanged:.3g} eV")
+    c.that(drift < 0.05 * exchanged, f"econserve drifts {drift:.3g} eV (thermostat moved {exchanged:.3g} eV)")
+    c.done()
+
+
 def _md_pair(wd, setup, steps, dt, thermo_every, nprocs=(1, 4)):
     """Runs the same MD serially and on more ranks; returns ({np: thermo}, {np: (first, last)
     dump frames with the owning rank of every atom})."""
@@ -133,4 +152,4 @@ def test_migration_water(ctx):
     c.done()
 
 
-TESTS = [test_minimize, test_npt_triclinic, test_migration_synthetic, test_migration_water]
+TESTS = [test_minimize, test_npt_triclinic, test_nvt, test_migration_synthetic, test_migration_water]

@@ -101,6 +101,19 @@ def test_types_sharing_an_element(ctx):
     c.done()
 
 
+def test_nofdotr(ctx):
+    """pair_modify nofdotr must not change the virial (the style computes it from its edges)."""
+    wd = ctx.workdir("nofdotr")
+    model = ctx.synthetic("mp_lr")
+    elements = write_data(wd / "start.data", synthetic_crystal())
+    plain = evaluate(wd, "plain", preamble("start.data", model, elements), nprocs=1)
+    nofdotr = evaluate(wd, "nofdotr", preamble("start.data", model, elements) + "pair_modify nofdotr\n",
+                       nprocs=2)
+    c = Checks()
+    c.same_evaluation("pair_modify nofdotr vs default", nofdotr, plain, REL)
+    c.done()
+
+
 def _delete_atoms(ctx, open_boundaries):
     """delete_atoms between runs (np 2) gives the energy of the smaller system (serial), and
     dynamics continue afterwards."""
@@ -161,5 +174,5 @@ def test_e0_keyword(ctx):
     c.done()
 
 
-TESTS = [test_hybrid_overlay_null, test_hybrid_overlay_null_open, test_types_sharing_an_element,
+TESTS = [test_nofdotr, test_hybrid_overlay_null, test_hybrid_overlay_null_open, test_types_sharing_an_element,
          test_delete_atoms, test_delete_atoms_open, test_e0_keyword]
