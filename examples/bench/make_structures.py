@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Replicates a periodic reference structure (extended XYZ from ../shared/reference) into
+larger boxes, written as extended XYZ (for `cace benchmark`) and LAMMPS data files.
+
+usage: make_structures.py SOURCE.xyz OUTDIR N1 [N2 ...]   (Ni = replicas per direction)
+Only orthorhombic sources are replicated (the water boxes are cubic)."""
+import re
+import sys
+from pathlib import Path
+
+MASSES = {"H": 1.008, "O": 15.999, "C": 12.011, "Al": 26.982, "Ni": 58.693, "Cu": 63.546, "Si": 28.086}
+
+
+def read_xyz(path):
+    lines = Path(path).read_text().splitlines()
+    n = int(lines[0])
+    cell = [float(v) for v in re.search(r'Lattice="([^"]*)"', lines[1]).group(1).split()]
+    if any(abs(cell[i]) > 1e-12 for i in (1, 2, 3, 5, 6, 7)):
+        sys.exit(f"{path}: only orthorhombic cells can be replicated here")
+    atoms = [(w[0], [float(x) for x in w[1:4]]) for w in (l.split() for l in lines[2:2 + n])]
+    return (cell[0], cell[4], cell[8]), atoms
+
+
+def main():
+    source, outdir, reps = sys.argv[1], Path(sys.argv[2]), [int(r) for r in sys.argv[3:]]
+    (lx, ly, lz), atoms = read_xyz(source)
+    elements = sorted({s for s, _ in atoms}, key=lambda s: list(MASSES).index(s))
+    outdir.mkdir(parents=True, exist_ok=True)
+    for r in reps:
+        rows = [(s, [x[0] + i * lx, x[1] + j * ly, x[2] + k * lz])
+                for i in range(r) for j in range(r) for k in range(r) for s, x in atoms]
+        stem = outdir / f"{Path(source).stem}_x{r}"
+        box = (lx * r, ly * r, lz * r)
+        with open(f"{stem}.xyz", "w") as f:
+            f.write(f"{len(rows)}\nLattice=\"{box[0]} 0 0 0 {box[1]} 0 0 0 {box[2]}\" "
+                    "Properties=species:S:1:pos:R:3 pbc=\"T T T\"\n")
+            f.writelines(f"{s} {x[0]:.10f} {x[1]:.10f} {x[2]:.10f}\n" for s, x in rows)
+        with open(f"{stem}.data", "w") as f:
+            f.write(f"# {source} replicated {r}x{r}x{r}; types: {' '.join(elements)}\n\n")
+            f.write(f"{len(rows)} atoms\n{len(elements)} atom types\n\n")
+            f.write(f"0 {box[0]} xlo xhi\n0 {box[1]} ylo yhi\n0 {box[2]} zlo zhi\n\nMasses\n\n")
+            f.writelines(f"{t + 1} {MASSES[e]}\n" for t, e in enumerate(elements))
+            f.write("\nAtoms # atomic\n\n")
+            f.writelines(f"{n + 1} {elements.index(s) + 1} {x[0]:.10f} {x[1]:.10f} {x[2]:.10f}\n"
+                         for n, (s, x) in enumerate(rows))
+        print(f"{stem}.xyz / .data: {len(rows)} atoms ({' '.join(elements)})")
+
+
+if __name__ == "__main__":
+    main()
