@@ -18,7 +18,7 @@ public enum ExtendedXYZ {
                 throw fail(index, "expected an atom count, found '\(countLine.prefix(40))'")
             }
             guard count > 0 else { throw fail(index, "frame \(frames.count + 1) has no atoms") }
-            guard index + 1 + count < lines.count else {
+            guard count < lines.count, index + 1 + count < lines.count else {
                 throw fail(index, "frame \(frames.count + 1) announces \(count) atoms but the file ends early")
             }
             let info = try parseComment(String(lines[index + 1]), fail: { fail(index + 1, $0) })

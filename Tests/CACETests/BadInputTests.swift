@@ -115,6 +115,7 @@ final class BadInputTests: XCTestCase {
             ("two\ncomment\n", "expected an atom count"),
             ("0\ncomment\n", "no atoms"),
             ("3\ncomment\nSi 0 0 0\n", "ends early"),
+            ("9223372036854775807\ncomment\nSi 0 0 0\n", "ends early"),
             ("1\ncomment\nQq 0 0 0\n", "unknown element 'Qq'"),
             ("1\ncomment\nSi 0 zero 0\n", "bad coordinate"),
             ("1\nLattice=\"1 2 3\"\nSi 0 0 0\n", "Lattice must hold 9 numbers"),
