@@ -219,6 +219,10 @@ extension CACEModel {
         let encoderType = try r.string(edgeEncoder["type"], "edge_encoder.type")
         guard encoderType == "EdgeEncoder" else { throw r.unsupported("edge encoder '\(encoderType)'") }
         let directed = try r.bool(edgeEncoder["directed"], "edge_encoder.directed")
+        // A small file must not make us allocate a huge table (118 elements x 4096 channels).
+        guard nz * nz * channels <= 1 << 22 else {
+            throw r.unsupported("\(nz) elements x \(channels) channels is too large a model")
+        }
         var edgeChannels = [Double](repeating: 0, count: nz * nz * channels)
         for zs in 0..<nz {
             for zr in 0..<nz {
