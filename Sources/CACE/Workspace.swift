@@ -1,7 +1,7 @@
-/// A growable scratch buffer of Doubles that is reused between evaluations, so that hot
-/// loops never allocate.
-final class ScratchBuffer {
-    private(set) var pointer: UnsafeMutablePointer<Double>
+/// A growable scratch array that is reused between evaluations, so that hot loops never
+/// allocate.
+final class Scratch<Element: Numeric> {
+    private(set) var pointer: UnsafeMutablePointer<Element>
     private(set) var capacity: Int
 
     init(_ capacity: Int = 0) {
@@ -11,15 +11,15 @@ final class ScratchBuffer {
 
     deinit { pointer.deallocate() }
 
-    /// Returns a buffer of at least `count` doubles, set to zero.
-    func zeroed(_ count: Int) -> UnsafeMutablePointer<Double> {
+    /// Returns storage for at least `count` elements, set to zero.
+    func zeroed(_ count: Int) -> UnsafeMutablePointer<Element> {
         let p = reserve(count)
-        p.initialize(repeating: 0, count: max(count, 1))
+        p.initialize(repeating: .zero, count: max(count, 1))
         return p
     }
 
-    /// Returns a buffer of at least `count` doubles with unspecified contents.
-    func reserve(_ count: Int) -> UnsafeMutablePointer<Double> {
+    /// Returns storage for at least `count` elements with unspecified contents.
+    func reserve(_ count: Int) -> UnsafeMutablePointer<Element> {
         if count > capacity {
             pointer.deallocate()
             capacity = count + count / 4
@@ -29,24 +29,5 @@ final class ScratchBuffer {
     }
 }
 
-/// Integer counterpart of `ScratchBuffer`.
-final class IndexBuffer {
-    private(set) var pointer: UnsafeMutablePointer<Int>
-    private(set) var capacity: Int
-
-    init(_ capacity: Int = 0) {
-        self.capacity = max(capacity, 1)
-        pointer = .allocate(capacity: self.capacity)
-    }
-
-    deinit { pointer.deallocate() }
-
-    func reserve(_ count: Int) -> UnsafeMutablePointer<Int> {
-        if count > capacity {
-            pointer.deallocate()
-            capacity = count + count / 4
-            pointer = .allocate(capacity: capacity)
-        }
-        return pointer
-    }
-}
+typealias ScratchBuffer = Scratch<Double>
+typealias IndexBuffer = Scratch<Int>
