@@ -149,6 +149,9 @@ final class ReplicatedDomain: DomainCommunicator {
         return (counts, indices, offsets)
     }
 
+    /// Neighbour pairs of the owned atoms.
+    var neighborCount: Int { neighborIndices.count }
+
     /// Runs `body` with a view of this domain's atoms and neighbour list.
     func withAtomsView<R>(boundary: Boundary, _ body: (AtomsView) throws(CACEError) -> R) throws(CACEError) -> R {
         let ilist = (0..<Int32(localCount)).map { $0 }

@@ -85,3 +85,12 @@ extension Evaluator {
                                virial: virial, stress: stress, longRangeEnergy: summary.longRangeEnergy)
     }
 }
+
+extension Evaluator {
+    /// Directed edges within the cutoff per atom of a structure (images included).
+    public func averageEdgesPerAtom(_ structure: Structure) throws(CACEError) -> Double {
+        let species = [Int32](repeating: 0, count: structure.count)
+        let domain = try ReplicatedDomain(structure: structure, species: species, cutoff: model.cutoff)
+        return Double(domain.neighborCount) / Double(max(1, structure.count))
+    }
+}

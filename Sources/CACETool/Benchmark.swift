@@ -28,6 +28,9 @@ struct Benchmark: ParsableCommand {
         evaluator.threadCount = threads
         evaluator.measuresStages = true
         let frame = try readStructures(structures)[0]
+        let edgesPerAtom: Double
+        do { edgesPerAtom = try evaluator.averageEdgesPerAtom(frame) } catch { throw CLIError(error.description) }
+        let operations = evaluator.model.operationsPerAtom(edgesPerAtom: edgesPerAtom)
         var stages: [[(String, Double)]] = []
         func timeOnce() throws -> Double {
             let clock = ContinuousClock()
@@ -53,14 +56,17 @@ struct Benchmark: ParsableCommand {
             var usage = rusage()
             getrusage(RUSAGE_SELF.rawValue, &usage)
             let peakMB = Double(usage.ru_maxrss) / 1024
+            let gflops = operations / (perAtom * 1e-6) / 1e9
             if format == "json" {
                 let stageJSON = stageText.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ")
                 print("{\"atoms\": \(frame.count), \"us_per_atom\": \(perAtom), \"seconds_median\": \(median), "
                       + "\"threads\": \(threads), \"precision\": \"double\", \"repeat\": \(repetitions), "
-                      + "\"peak_rss_mb\": \(peakMB), \"stages_us_per_atom\": {\(stageJSON)}}")
+                      + "\"peak_rss_mb\": \(peakMB), \"edges_per_atom\": \(edgesPerAtom), "
+                      + "\"mflop_per_atom\": \(operations / 1e6), \"gflops\": \(gflops), \"stages_us_per_atom\": {\(stageJSON)}}")
             } else {
                 print("atoms \(frame.count)  threads \(threads)  median \(String(format: "%.4f", median)) s  "
                       + "\(String(format: "%.1f", perAtom)) us/atom/evaluation  peak RSS \(String(format: "%.0f", peakMB)) MB")
+                print("operations: \(String(format: "%.2f", operations / 1e6)) Mflop/atom (\(String(format: "%.1f", edgesPerAtom)) edges/atom)  achieved \(String(format: "%.2f", gflops)) GFLOP/s")
                 print("stages (us/atom, CPU time summed over threads):")
                 for (name, value) in stageText { print("  \(name.padding(toLength: 22, withPad: " ", startingAt: 0)) \(String(format: "%8.1f", value))") }
             }
