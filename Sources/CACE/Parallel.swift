@@ -10,8 +10,9 @@ import Darwin
 /// the calling thread; the chunk boundaries depend only on (count, workers), so results are
 /// reproducible. The first error thrown by any chunk is rethrown.
 ///
-/// Plain POSIX threads, not Dispatch: on Linux, Dispatch's pool holds back its second thread
-/// while the machine is busy (as it is under MPI), which silently serialises the work.
+/// Plain POSIX threads, not Dispatch: libdispatch's pool on Linux sizes itself by the load it
+/// sees, while a `threads N` request should mean N threads; the plugin also avoids keeping
+/// Dispatch worker threads alive inside LAMMPS.
 func parallelChunks(count: Int, workers: Int, _ body: (Int, Range<Int>) throws(CACEError) -> Void) throws(CACEError) {
     if workers <= 1 {
         try body(0, 0..<count)
