@@ -124,6 +124,13 @@ extension Evaluator {
             }
         }
 
+        // MessageAr's exponentials, kept from the forward pass when they fit in 256 MB.
+        let decayWidth = (m.maxL + 1) * f.nm * f.cs
+        let decayCount = T * edges.count * decayWidth
+        let decays: UnsafeMutablePointer<Double>? =
+            m.layers.contains { $0.arPrefactor != nil } && decayCount <= 1 << 25 ? scratch.decays.reserve(decayCount) : nil
+        func decayCache(_ t: Int) -> UnsafeMutablePointer<Double>? { decays.map { $0 + (t - 1) * edges.count * decayWidth } }
+
         // ---- Forward: layer 0 on owned atoms, then layers 1...T, each after the ghosts got A^{t-1}.
         try forEachListed { (w, ii, i) in layerZeroForward(ii, i, species, edges, f, w) }
         times.edgesAndA += clock.lap()
@@ -139,7 +146,7 @@ extension Evaluator {
                     expandBchiWeights(bchi, w.hnetOutput, into: f.omega(t, j))
                 }
             }
-            try forEachListed { (w, ii, i) in layerForward(t, layer, ii, i, species, edges, f, w) }
+            try forEachListed { (w, ii, i) in layerForward(t, layer, ii, i, species, edges, f, w, decayCache: decayCache(t)) }
         }
 
         times.messagePassing += clock.lap()
@@ -199,7 +206,8 @@ extension Evaluator {
                 let worker = w.index
                 let aBarTarget = worker == 0 ? f.aBar(t - 1) : threads[worker].scatter.pointer
                 let omegaBarTarget = worker == 0 ? f.omegaBar : threads[worker].scatter.pointer + nall * f.aWidth
-                layerBackward(t, layer, ii, i, species, edges, f, w, aBarTarget: aBarTarget, omegaBarTarget: omegaBarTarget)
+                layerBackward(t, layer, ii, i, species, edges, f, w, aBarTarget: aBarTarget, omegaBarTarget: omegaBarTarget,
+                              decayCache: decayCache(t))
             }
             for w in 1..<workers {
                 let partial = threads[w].scatter.pointer

@@ -126,6 +126,7 @@ final class EvaluatorScratch {
     let features = ScratchBuffer()    // per-atom feature arrays of every layer
     let adjoints = ScratchBuffer()    // their adjoints
     let perAtom = ScratchBuffer()     // head outputs, charges, their adjoints
+    let decays = ScratchBuffer()      // MessageAr exponentials per edge
 }
 
 /// Accumulates the virial and per-atom virials of edge forces.

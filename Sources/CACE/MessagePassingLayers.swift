@@ -112,7 +112,7 @@ extension Evaluator {
 
     /// A^t_i = gamma (Ar + RT(S)) + memory, and B^t_i (spec §5.4).
     func layerForward(_ t: Int, _ layer: MessagePassingLayer, _ ii: Int, _ i: Int, _ species: UnsafePointer<Int32>,
-                      _ edges: EdgeArrays, _ f: FeatureArrays, _ w: LayerWork) {
+                      _ edges: EdgeArrays, _ f: FeatureArrays, _ w: LayerWork, decayCache: UnsafeMutablePointer<Double>?) {
         let m = model
         let (nm, nk, cs, nr, nz) = (f.nm, f.nk, f.cs, f.nr, f.nz)
         let zi = Int(species[i])
@@ -131,14 +131,18 @@ extension Evaluator {
         }
         if let prefactor = layer.arPrefactor, let inverse = layer.arInverseLength {
             let phi = w.arWork
+            let lmc = m.angular.groups.count * nm * cs
             for e in edges.start[ii]..<edges.start[ii + 1] {
                 let aj = f.a(t - 1, edges.senders[e])
                 let d = edges.lengths[e], cutoff = edges.cutoff[e]
+                let cache = decayCache.map { $0 + e * lmc }
                 for (l, group) in m.angular.groups.enumerated() {
                     for mm in 0..<nm {
                         for c in 0..<cs {
                             let pc = (l * nm + mm) * cs + c
-                            phi[c] = m.messageNorm * prefactor[pc] * exp(-d * inverse[pc]) * cutoff
+                            let decay = m.messageNorm * prefactor[pc] * exp(-d * inverse[pc])
+                            cache?[pc] = decay   // kept for the backward pass
+                            phi[c] = decay * cutoff
                         }
                         for k in group {
                             addScaledProduct(cs, 1, phi, aj + (mm * nk + k) * cs, into: ai + (mm * nk + k) * cs)
@@ -182,7 +186,8 @@ extension Evaluator {
     /// omega-bar of the senders in the given targets, and to the adjoints of i's edges.
     func layerBackward(_ t: Int, _ layer: MessagePassingLayer, _ ii: Int, _ i: Int, _ species: UnsafePointer<Int32>,
                        _ edges: EdgeArrays, _ f: FeatureArrays, _ w: LayerWork,
-                       aBarTarget: UnsafeMutablePointer<Double>, omegaBarTarget: UnsafeMutablePointer<Double>) {
+                       aBarTarget: UnsafeMutablePointer<Double>, omegaBarTarget: UnsafeMutablePointer<Double>,
+                       decayCache: UnsafeMutablePointer<Double>?) {
         let m = model
         let (nm, nk, cs, nr, nz) = (f.nm, f.nk, f.cs, f.nr, f.nz)
         let zi = Int(species[i])
@@ -202,7 +207,9 @@ extension Evaluator {
         }
         if let prefactor = layer.arPrefactor, let inverse = layer.arInverseLength {
             let phi = w.arWork, decay = w.arWork + cs, overlap = w.arWork + 2 * cs
+            let lmc = m.angular.groups.count * nm * cs
             for e in edges.start[ii]..<edges.start[ii + 1] {
+                let cache = decayCache.map { $0 + e * lmc }
                 let j = edges.senders[e]
                 let aj = f.a(t - 1, j), target = aBarTarget + j * f.aWidth
                 let d = edges.lengths[e], cutoff = edges.cutoff[e], dCutoff = edges.cutoffDerivative[e]
@@ -211,7 +218,7 @@ extension Evaluator {
                     for mm in 0..<nm {
                         for c in 0..<cs {
                             let pc = (l * nm + mm) * cs + c
-                            decay[c] = m.messageNorm * prefactor[pc] * exp(-d * inverse[pc])
+                            decay[c] = cache?[pc] ?? m.messageNorm * prefactor[pc] * exp(-d * inverse[pc])
                             phi[c] = decay[c] * cutoff
                             overlap[c] = 0
                         }
