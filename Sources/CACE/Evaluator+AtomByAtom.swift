@@ -34,9 +34,7 @@ extension Evaluator {
                      m.elementCount * nr * nk, nr * nk * cs, m.radialBasisCount * nk * cs, m.radialBasisCount * nk * cs,
                      m.featureCount, m.featureCount, m.heads.count, m.heads.count,
                      m.heads.count * m.readoutScratchStride, nk, 3 * (m.maxL + 1)]
-        var base = thread.atom.reserve(sizes.reduce(0, +))
-        var parts: [UnsafeMutablePointer<Double>] = []
-        for size in sizes { parts.append(base); base += size }
+        let parts = thread.atom.carve(sizes)
         var work = AtomWork(maxEdges: maxEdges, senders: thread.senders.reserve(maxEdges), vectors: parts[0],
                             lengths: parts[1], rho: parts[2], rhoDerivative: parts[3], y: parts[4], p: parts[5],
                             channelFeatures: parts[6], a: parts[7], aBar: parts[8], x: parts[9], xBar: parts[10],

@@ -84,9 +84,7 @@ struct LayerWork {
         let sizes = [m.elementCount * nr * nk, nr * nk * cs, m.featureCount, m.featureCount, m.heads.count,
                      m.heads.count, m.heads.count * m.readoutScratchStride, nk, 3 * (m.maxL + 1), hnetScratchCount,
                      hnetWidth, hnetWidth, 3 * cs]
-        var cursor = buffer.reserve(sizes.reduce(0, +))
-        var parts: [UnsafeMutablePointer<Double>] = []
-        for size in sizes { parts.append(cursor); cursor += size }
+        let parts = buffer.carve(sizes)
         (p, channelWork, x, xBar, heads, seeds, readout, yBar, powers) =
             (parts[0], parts[1], parts[2], parts[3], parts[4], parts[5], parts[6], parts[7], parts[8])
         (hnetScratch, hnetOutput, hnetOutputBar, arWork) = (parts[9], parts[10], parts[11], parts[12])

@@ -29,5 +29,15 @@ final class Scratch<Element: Numeric> {
     }
 }
 
+extension Scratch {
+    /// Consecutive pieces of one reservation, one per size.
+    func carve(_ sizes: [Int]) -> [UnsafeMutablePointer<Element>] {
+        var cursor = reserve(sizes.reduce(0, +))
+        var parts: [UnsafeMutablePointer<Element>] = []
+        for size in sizes { parts.append(cursor); cursor += size }
+        return parts
+    }
+}
+
 typealias ScratchBuffer = Scratch<Double>
 typealias IndexBuffer = Scratch<Int>
