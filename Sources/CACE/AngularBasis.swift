@@ -12,19 +12,19 @@ struct AngularBasis: Sendable {
 
     /// Writes Y[k] for a direction u.
     @inline(__always)
-    func evaluate(_ u: (Double, Double, Double), into y: UnsafeMutablePointer<Double>,
+    func evaluate<T: FeatureScalar>(_ u: (Double, Double, Double), into y: UnsafeMutablePointer<T>,
                   powers: UnsafeMutablePointer<Double>) {
         fillPowers(u, powers)
         let stride = maxL + 1
         for k in 0..<exponents.count {
             let (a, b, c) = exponents[k]
-            y[k] = powers[a] * powers[stride + b] * powers[2 * stride + c]
+            y[k] = T(powers[a] * powers[stride + b] * powers[2 * stride + c])
         }
     }
 
     /// Returns sum_k yBar[k] dY_k/du, the adjoint of u.
     @inline(__always)
-    func backward(_ u: (Double, Double, Double), yBar: UnsafePointer<Double>,
+    func backward<T: FeatureScalar>(_ u: (Double, Double, Double), yBar: UnsafePointer<T>,
                   powers: UnsafeMutablePointer<Double>) -> (Double, Double, Double) {
         fillPowers(u, powers)
         let stride = maxL + 1
@@ -32,7 +32,7 @@ struct AngularBasis: Sendable {
         for k in 1..<exponents.count {
             let (a, b, c) = exponents[k]
             let px = powers[a], py = powers[stride + b], pz = powers[2 * stride + c]
-            let w = yBar[k]
+            let w = Double(yBar[k])
             if a > 0 { gx += w * Double(a) * powers[a - 1] * py * pz }
             if b > 0 { gy += w * Double(b) * px * powers[stride + b - 1] * pz }
             if c > 0 { gz += w * Double(c) * px * py * powers[2 * stride + c - 1] }

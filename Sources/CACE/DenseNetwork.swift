@@ -1,42 +1,52 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 enum Activation: Sendable {
     case identity
     case silu
 }
 
 /// One layer y = act(W x + b), W stored row-major [out][in].
-struct DenseLayer: Sendable {
+struct DenseLayer<T: FeatureScalar>: Sendable {
     let inputs: Int
     let outputs: Int
-    let weight: [Double]
-    let bias: [Double]?
+    let weight: [T]
+    let bias: [T]?
     let activation: Activation
     /// W transposed, [in][out]: the forward pass runs over contiguous outputs, which vectorizes.
-    let weightTransposed: [Double]
+    let weightTransposed: [T]
 
-    init(inputs: Int, outputs: Int, weight: [Double], bias: [Double]?, activation: Activation) {
+    init(inputs: Int, outputs: Int, weight: [T], bias: [T]?, activation: Activation) {
         self.inputs = inputs
         self.outputs = outputs
         self.weight = weight
         self.bias = bias
         self.activation = activation
-        var transposed = [Double](repeating: 0, count: weight.count)
+        var transposed = [T](repeating: 0, count: weight.count)
         for o in 0..<outputs { for i in 0..<inputs { transposed[i * outputs + o] = weight[o * inputs + i] } }
         weightTransposed = transposed
+    }
+
+    /// The same layer in another precision, taking input i from the original's input order[i].
+    init<U: FeatureScalar>(converting layer: DenseLayer<U>, inputOrder order: [Int]? = nil) {
+        let n = layer.inputs
+        var weight = layer.weight.map { T($0) }
+        if let order {
+            for o in 0..<layer.outputs { for i in 0..<n { weight[o * n + i] = T(layer.weight[o * n + order[i]]) } }
+        }
+        self.init(inputs: n, outputs: layer.outputs, weight: weight, bias: layer.bias?.map { T($0) },
+                  activation: layer.activation)
     }
 }
 
 /// A stack of dense layers: the Atomwise read-out (spec §6) and the Bchi hnet (§5.3).
-/// The caller provides scratch of `scratchCount` doubles so that no call allocates.
-struct DenseNetwork: Sendable {
-    let layers: [DenseLayer]
+/// The caller provides scratch of `scratchCount` scalars so that no call allocates.
+struct DenseNetwork<T: FeatureScalar>: Sendable {
+    let layers: [DenseLayer<T>]
+
+    init(layers: [DenseLayer<T>]) { self.layers = layers }
+
+    /// The same network in another precision, its input permuted as in `DenseLayer(converting:inputOrder:)`.
+    init<U: FeatureScalar>(converting network: DenseNetwork<U>, inputOrder order: [Int]? = nil) {
+        layers = network.layers.enumerated().map { DenseLayer(converting: $1, inputOrder: $0 == 0 ? order : nil) }
+    }
 
     var inputs: Int { layers.first?.inputs ?? 0 }
     var outputs: Int { layers.last?.outputs ?? 0 }
@@ -48,8 +58,8 @@ struct DenseNetwork: Sendable {
 
     /// Runs the network; the last layer's output is left at `output`. Pre-activations
     /// are kept in scratch for `backward`.
-    func forward(_ x: UnsafePointer<Double>, output: UnsafeMutablePointer<Double>,
-                 scratch: UnsafeMutablePointer<Double>) {
+    func forward(_ x: UnsafePointer<T>, output: UnsafeMutablePointer<T>,
+                 scratch: UnsafeMutablePointer<T>) {
         var input = x
         var offset = 0
         for (index, layer) in layers.enumerated() {
@@ -73,7 +83,7 @@ struct DenseNetwork: Sendable {
             case .identity:
                 if y != z { for o in 0..<layer.outputs { y[o] = z[o] } }
             case .silu:
-                for o in 0..<layer.outputs { y[o] = z[o] / (1 + exp(-z[o])) }
+                for o in 0..<layer.outputs { y[o] = z[o] / (1 + T.exponential(-z[o])) }
             }
             input = UnsafePointer(y)
             offset += 2 * layer.outputs
@@ -82,8 +92,8 @@ struct DenseNetwork: Sendable {
 
     /// Adds (dOut/dx)^T outBar to xBar, using the pre-activations left by `forward`
     /// on the same input.
-    func backward(outputBar: UnsafePointer<Double>,
-                  inputBar: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Double>) {
+    func backward(outputBar: UnsafePointer<T>,
+                  inputBar: UnsafeMutablePointer<T>, scratch: UnsafeMutablePointer<T>) {
         let totalStored = 2 * layers.reduce(0) { $0 + $1.outputs }
         let widest = max(layers.map(\.outputs).max() ?? 0, inputs)
         var bar = scratch + totalStored
@@ -96,7 +106,7 @@ struct DenseNetwork: Sendable {
             let z = scratch + offset
             if layer.activation == .silu {
                 for o in 0..<layer.outputs {
-                    let s = 1 / (1 + exp(-z[o]))
+                    let s = 1 / (1 + T.exponential(-z[o]))
                     bar[o] *= s * (1 + z[o] * (1 - s))
                 }
             }

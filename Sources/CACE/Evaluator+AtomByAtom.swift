@@ -1,112 +1,179 @@
 /// Evaluation of models without message passing, one atom at a time (spec §12, T = 0):
 /// each atom's A, B and read-out live only in small per-atom buffers, so memory does not
-/// grow with the number of atoms beyond positions and forces.
+/// grow with the number of atoms beyond positions and forces. An atom's edges are held as
+/// structure of arrays (EdgeBatchKernel), grouped by sender element.
 extension Evaluator {
-    /// Buffers for one atom, carved from one scratch allocation.
-    struct AtomWork {
-        let maxEdges: Int
-        let senders: UnsafeMutablePointer<Int>
+    /// Buffers for one atom: geometry in Double, features in the evaluation's precision T.
+    /// Edge arrays have rows of `stride` edges.
+    struct AtomWork<T: FeatureScalar> {
+        let stride: Int
+        let senders: UnsafeMutablePointer<Int>         // [e], -1 for padding
+        let groupStart: UnsafeMutablePointer<Int>      // [z + 1]: edges of sender element z
+        let groupEnd: UnsafeMutablePointer<Int>        // [z]: first padding edge of group z
         let vectors: UnsafeMutablePointer<Double>      // [e][3]
         let lengths: UnsafeMutablePointer<Double>      // [e]
-        let rho: UnsafeMutablePointer<Double>          // [e][n]
-        let rhoDerivative: UnsafeMutablePointer<Double>
-        let y: UnsafeMutablePointer<Double>            // [e][k]
-        let p: UnsafeMutablePointer<Double>            // [z][n][k]
-        let channelFeatures: UnsafeMutablePointer<Double> // [n][k][c]: A-hat, then its adjoint
-        let a: UnsafeMutablePointer<Double>            // [m][k][c]
-        let aBar: UnsafeMutablePointer<Double>
-        let x: UnsafeMutablePointer<Double>            // [F] = B
-        let xBar: UnsafeMutablePointer<Double>
-        let heads: UnsafeMutablePointer<Double>
-        let seeds: UnsafeMutablePointer<Double>
-        let readout: UnsafeMutablePointer<Double>
-        let yBar: UnsafeMutablePointer<Double>
-        let powers: UnsafeMutablePointer<Double>
-        var edgeCount = 0
+        let d: UnsafeMutablePointer<T>                 // [e]
+        let r: UnsafeMutablePointer<T>                 // [3][e]
+        let rho: UnsafeMutablePointer<T>               // [n][e]
+        let rhoDerivative: UnsafeMutablePointer<T>     // [n][e]
+        let y: UnsafeMutablePointer<T>                 // [k][e]
+        let yBar: UnsafeMutablePointer<T>              // [k][e]
+        let rhoBar: UnsafeMutablePointer<T>            // [n][e]
+        let dBar: UnsafeMutablePointer<T>              // [e]
+        let g: UnsafeMutablePointer<T>                 // [3][e]
+        let laneScratch: UnsafeMutablePointer<T>
+        let p: UnsafeMutablePointer<T>                 // [z][n][k], then its adjoint
+        let a: UnsafeMutablePointer<T>                 // [k][m][c]
+        let aBar: UnsafeMutablePointer<T>
+        let x: UnsafeMutablePointer<T>                 // [F] = B, [q][m][c]
+        let xBar: UnsafeMutablePointer<T>
+        let heads: UnsafeMutablePointer<T>
+        let seeds: UnsafeMutablePointer<T>
+        let readout: UnsafeMutablePointer<T>
+        var edgeCount = 0                               // including padding
         var clock = StageClock(enabled: false)
         var times = StageTimes()
     }
 
-    func makeAtomWork(maxEdges: Int, in thread: ThreadScratch) -> AtomWork {
+    func makeAtomWork<T>(maxEdges: Int, in thread: ThreadScratch, as type: T.Type) -> AtomWork<T> {
         let m = model
-        let nr = m.radialFunctionCount, nk = m.angularCount, cs = m.channelCount
-        let sizes = [3 * maxEdges, maxEdges, nr * maxEdges, nr * maxEdges, nk * maxEdges,
-                     m.elementCount * nr * nk, nr * nk * cs, m.radialBasisCount * nk * cs, m.radialBasisCount * nk * cs,
-                     m.featureCount, m.featureCount, m.heads.count, m.heads.count,
-                     m.heads.count * m.readoutScratchStride, nk, 3 * (m.maxL + 1)]
-        let parts = thread.atom.carve(sizes)
-        var work = AtomWork(maxEdges: maxEdges, senders: thread.senders.reserve(maxEdges), vectors: parts[0],
-                            lengths: parts[1], rho: parts[2], rhoDerivative: parts[3], y: parts[4], p: parts[5],
-                            channelFeatures: parts[6], a: parts[7], aBar: parts[8], x: parts[9], xBar: parts[10],
-                            heads: parts[11], seeds: parts[12], readout: parts[13], yBar: parts[14], powers: parts[15])
+        let nr = m.radialFunctionCount, nk = m.angularCount, cs = m.channelCount, nz = m.elementCount
+        let width = T.Lanes.scalarCount
+        let stride = (maxEdges + nz * (width - 1) + width - 1) / width * width
+        let indices = thread.senders.carve([stride, nz + 1, nz])
+        let geometry = thread.atom.carve([3 * stride, stride])
+        let sizes = [stride, 3 * stride, nr * stride, nr * stride, nk * stride, nk * stride, nr * stride, stride,
+                     3 * stride, 3 * (m.maxL + 1) * width,
+                     nz * nr * nk, m.radialBasisCount * nk * cs, m.radialBasisCount * nk * cs,
+                     m.featureCount, m.featureCount, m.heads.count, m.heads.count, m.heads.count * m.readoutScratchStride]
+        let t = thread.features.carve(sizes, as: T.self)
+        var work = AtomWork(stride: stride, senders: indices[0], groupStart: indices[1], groupEnd: indices[2],
+                            vectors: geometry[0], lengths: geometry[1], d: t[0], r: t[1], rho: t[2], rhoDerivative: t[3],
+                            y: t[4], yBar: t[5], rhoBar: t[6], dBar: t[7], g: t[8], laneScratch: t[9], p: t[10],
+                            a: t[11], aBar: t[12], x: t[13], xBar: t[14], heads: t[15], seeds: t[16], readout: t[17])
         work.clock = StageClock(enabled: measuresStages)
         return work
     }
 
-    /// Edges, A, B and head outputs of atom i.
-    func atomForward(_ i: Int, _ atoms: AtomsView, _ w: inout AtomWork) throws(CACEError) {
-        let m = model
-        let nr = m.radialFunctionCount, nk = m.angularCount
+    /// Edges of atom i, grouped by sender element, each group padded to whole vectors.
+    func gatherEdges<T>(_ i: Int, _ atoms: AtomsView, _ w: inout AtomWork<T>) throws(CACEError) {
+        let nz = model.elementCount
         let x = atoms.positions
-        let cutoffSquared = m.cutoff * m.cutoff
+        let cutoffSquared = model.cutoff * model.cutoff
         let list = atoms.neighbors
-        let zi = Int(atoms.species[i])
-        _ = w.clock.lap()
-        w.edgeCount = 0
-        for q in 0..<(m.elementCount * nr * nk) { w.p[q] = 0 }
-        if let neighbours = list.lists[i] {
-            for jj in 0..<Int(list.counts[i]) {
-                let j = Int(neighbours[jj] & list.mask)
+        let neighbours = list.lists[i]
+        let count = neighbours == nil ? 0 : Int(list.counts[i])
+        // Pass 1 counts the edges of each sender element, pass 2 places them.
+        for z in 0..<nz { w.groupEnd[z] = 0 }
+        for pass in 0..<2 {
+            for jj in 0..<count {
+                let j = Int(neighbours.unsafelyUnwrapped[jj] & list.mask)
                 let zj = Int(atoms.species[j])
                 guard zj >= 0 else { continue }
                 let r = (x[3 * i] - x[3 * j], x[3 * i + 1] - x[3 * j + 1], x[3 * i + 2] - x[3 * j + 2])
                 let d2 = r.0 * r.0 + r.1 * r.1 + r.2 * r.2
                 guard d2 < cutoffSquared else { continue }
-                guard d2 > 0 else { throw .geometry("atoms \(i) and \(j) are at the same position") }
-                let e = w.edgeCount
+                if pass == 0 {
+                    guard d2 > 0 else { throw .geometry("atoms \(i) and \(j) are at the same position") }
+                    w.groupEnd[zj] += 1
+                    continue
+                }
+                let e = w.groupEnd[zj]
+                w.groupEnd[zj] += 1
                 let d = d2.squareRoot()
                 w.senders[e] = j
                 w.vectors[3 * e] = r.0; w.vectors[3 * e + 1] = r.1; w.vectors[3 * e + 2] = r.2
                 w.lengths[e] = d
-                _ = m.edgeFeatures(r, d, rho: w.rho + e * nr, rhoDerivative: w.rhoDerivative + e * nr,
-                                   y: w.y + e * nk, powers: w.powers)
-                m.accumulateOuter(w.p + zj * nr * nk, rho: w.rho + e * nr, y: w.y + e * nk, weight: 1)
-                w.edgeCount += 1
+                w.d[e] = T(d)
+                w.r[e] = T(r.0); w.r[w.stride + e] = T(r.1); w.r[2 * w.stride + e] = T(r.2)
+            }
+            guard pass == 0 else { break }
+            let width = T.Lanes.scalarCount
+            w.groupStart[0] = 0
+            for z in 0..<nz {
+                w.groupStart[z + 1] = w.groupStart[z] + (w.groupEnd[z] + width - 1) / width * width
+                w.groupEnd[z] = w.groupStart[z]
             }
         }
-        m.expandChannels(w.p, receiver: zi, into: w.channelFeatures)
-        let size = m.radialBasisCount * nk * m.channelCount
-        for q in 0..<size { w.a[q] = 0 }
-        m.radialTransform(w.channelFeatures, into: w.a, scale: 1)
+        w.edgeCount = w.groupStart[nz]
+        // Padding edges: finite geometry, no sender.
+        let half = model.cutoff / 2
+        for z in 0..<nz {
+            for e in w.groupEnd[z]..<w.groupStart[z + 1] {
+                w.senders[e] = -1
+                w.vectors[3 * e] = half; w.vectors[3 * e + 1] = 0; w.vectors[3 * e + 2] = 0
+                w.lengths[e] = half
+                w.d[e] = T(half)
+                w.r[e] = T(half); w.r[w.stride + e] = 0; w.r[2 * w.stride + e] = 0
+            }
+        }
+    }
+
+    /// Edges, A, B and head outputs of atom i.
+    func atomForward<T>(_ i: Int, _ atoms: AtomsView, _ w: inout AtomWork<T>,
+                        _ k: FeatureKernels<T>) throws(CACEError) {
+        let m = model
+        let nr = m.radialFunctionCount, nk = m.angularCount, nz = m.elementCount, stride = w.stride
+        _ = w.clock.lap()
+        try gatherEdges(i, atoms, &w)
+        k.edgeBatch.features(count: w.edgeCount, stride: stride, d: w.d, r: w.r, lengths: w.lengths, rho: w.rho,
+                             rhoDerivative: w.rhoDerivative, y: w.y, scratch: w.laneScratch)
+        // p[z][n][k] = sum over the edges of group z of rho[n][e] Y[k][e]; padding has rho = 0.
+        for z in 0..<nz {
+            for e in w.groupEnd[z]..<w.groupStart[z + 1] { for n in 0..<nr { w.rho[n * stride + e] = 0 } }
+            let start = w.groupStart[z], length = w.groupStart[z + 1] - start
+            for n in 0..<nr {
+                for q in 0..<nk {
+                    w.p[(z * nr + n) * nk + q] = dot(length, w.rho + n * stride + start, w.y + q * stride + start)
+                }
+            }
+        }
+        k.channelsAndTransform(w.p, receiver: Int(atoms.species[i]), into: w.a)
         w.times.edgesAndA += w.clock.lap()
-        m.symmetrizer.forward(a: w.a, b: w.x, radial: m.radialBasisCount, angular: nk, channels: m.channelCount)
+        k.symmetrizer.forward(a: w.a, b: w.x, radial: 1, angular: nk, channels: m.radialBasisCount * m.channelCount)
         w.times.symmetrizer += w.clock.lap()
-        m.readoutForward(w.x, headOutputs: w.heads, scratch: w.readout, scratchStride: m.readoutScratchStride)
+        k.readoutForward(w.x, headOutputs: w.heads, scratch: w.readout, scratchStride: m.readoutScratchStride)
         w.times.readout += w.clock.lap()
     }
 
     /// Forces and virial of atom i's edges for head seeds already in `w.seeds`; needs the
     /// buffers left by `atomForward(i)`.
-    func atomBackward(_ i: Int, _ atoms: AtomsView, _ w: inout AtomWork, forces: UnsafeMutablePointer<Double>,
-                      virial: inout VirialTally, atomVirials: UnsafeMutablePointer<Double>?) {
+    func atomBackward<T>(_ i: Int, _ atoms: AtomsView, _ w: inout AtomWork<T>, _ k: FeatureKernels<T>,
+                         forces: UnsafeMutablePointer<Double>, virial: inout VirialTally,
+                         atomVirials: UnsafeMutablePointer<Double>?) {
         let m = model
-        let nr = m.radialFunctionCount, nk = m.angularCount
-        let zi = Int(atoms.species[i])
+        let nr = m.radialFunctionCount, nk = m.angularCount, nz = m.elementCount, stride = w.stride
         for q in 0..<m.featureCount { w.xBar[q] = 0 }
-        m.readoutBackward(seeds: w.seeds, xBar: w.xBar, scratch: w.readout, scratchStride: m.readoutScratchStride)
+        k.readoutBackward(seeds: w.seeds, xBar: w.xBar, scratch: w.readout, scratchStride: m.readoutScratchStride)
         let size = m.radialBasisCount * nk * m.channelCount
         for q in 0..<size { w.aBar[q] = 0 }
-        m.symmetrizer.backward(a: w.a, bBar: w.xBar, aBar: w.aBar, radial: m.radialBasisCount, angular: nk,
-                               channels: m.channelCount)
-        m.radialTransformAdjoint(w.aBar, into: w.channelFeatures)
-        m.contractChannels(w.channelFeatures, receiver: zi, into: w.p)
-        for e in 0..<w.edgeCount {
+        k.symmetrizer.backward(a: w.a, bBar: w.xBar, aBar: w.aBar, radial: 1, angular: nk,
+                               channels: m.radialBasisCount * m.channelCount)
+        k.channelsAndTransformAdjoint(w.aBar, receiver: Int(atoms.species[i]), into: w.p)
+        // yBar[k][e] = sum_n pBar[n][k] rho[n][e] and rhoBar[n][e] = sum_k pBar[n][k] Y[k][e], per group.
+        let count = w.edgeCount
+        w.yBar.initialize(repeating: 0, count: nk * stride)
+        w.rhoBar.initialize(repeating: 0, count: nr * stride)
+        for z in 0..<nz {
+            let start = w.groupStart[z], length = w.groupStart[z + 1] - start
+            for n in 0..<nr {
+                for q in 0..<nk {
+                    let pBar = w.p[(z * nr + n) * nk + q]
+                    if pBar == 0 { continue }
+                    addScaled(length, pBar, w.rho + n * stride + start, into: w.yBar + q * stride + start)
+                    addScaled(length, pBar, w.y + q * stride + start, into: w.rhoBar + n * stride + start)
+                }
+            }
+        }
+        w.dBar.initialize(repeating: 0, count: count)
+        for n in 0..<nr { addScaledProduct(count, 1, w.rhoBar + n * stride, w.rhoDerivative + n * stride, into: w.dBar) }
+        k.edgeBatch.gradients(count: count, stride: stride, d: w.d, r: w.r, yBar: w.yBar, dBar: w.dBar, g: w.g,
+                              scratch: w.laneScratch)
+        for e in 0..<count {
             let j = w.senders[e]
-            let zj = Int(atoms.species[j])
+            guard j >= 0 else { continue }
+            let g = (Double(w.g[e]), Double(w.g[stride + e]), Double(w.g[2 * stride + e]))
             let r = (w.vectors[3 * e], w.vectors[3 * e + 1], w.vectors[3 * e + 2])
-            let g = m.edgeGradient(r, w.lengths[e], pBar: w.p + zj * nr * nk, rho: w.rho + e * nr,
-                                   rhoDerivative: w.rhoDerivative + e * nr, y: w.y + e * nk, dBar: 0,
-                                   yBar: w.yBar, powers: w.powers)
             applyEdgeForce(g, receiver: i, sender: j, forces: forces)
             virial.add(r, g, receiver: i, sender: j, atomVirials: atomVirials)
         }
@@ -115,6 +182,15 @@ extension Evaluator {
 
     func evaluateAtomByAtom(_ atoms: AtomsView, into targets: EvaluationTargets,
                             communicator: any DomainCommunicator) throws(CACEError) -> EvaluationSummary {
+        switch precision {
+        case .double: return try evaluateAtomByAtom(atoms, into: targets, communicator: communicator, kernels: kernels)
+        case .single: return try evaluateAtomByAtom(atoms, into: targets, communicator: communicator, kernels: singleKernels)
+        }
+    }
+
+    private func evaluateAtomByAtom<T>(_ atoms: AtomsView, into targets: EvaluationTargets,
+                                       communicator: any DomainCommunicator,
+                                       kernels k: FeatureKernels<T>) throws(CACEError) -> EvaluationSummary {
         let list = atoms.neighbors
         var maxEdges = 1
         for ii in 0..<list.count { maxEdges = max(maxEdges, Int(list.counts[Int(list.atoms[ii])])) }
@@ -129,6 +205,7 @@ extension Evaluator {
             stageTimes.deallocate()
         }
         targets.atomEnergies?.initialize(repeating: 0, count: atoms.localCount)
+        let featureOrder = featureObserver == nil ? [] : FeatureKernels<T>.invariantMajorOrder(model)
 
         // With a long-range term, charges of all atoms are needed before any backward pass.
         var chargeBar: UnsafeMutablePointer<Double>? = nil
@@ -136,12 +213,12 @@ extension Evaluator {
             let perAtom = scratch.perAtom.zeroed(2 * atoms.localCount)
             let charges = perAtom, bars = perAtom + atoms.localCount
             try parallelChunks(count: list.count, workers: workers) { (worker, range) throws(CACEError) in
-                var work = makeAtomWork(maxEdges: maxEdges, in: threads[worker])
+                var work = makeAtomWork(maxEdges: maxEdges, in: threads[worker], as: T.self)
                 for ii in range {
                     let i = Int(list.atoms[ii])
                     guard atoms.species[i] >= 0 else { continue }
-                    try atomForward(i, atoms, &work)
-                    charges[i] = work.heads[chargeHead]
+                    try atomForward(i, atoms, &work, k)
+                    charges[i] = Double(work.heads[chargeHead])
                 }
                 stageTimes[worker].longRange += work.times.edgesAndA + work.times.symmetrizer + work.times.readout
             }
@@ -162,7 +239,7 @@ extension Evaluator {
         try partial.withUnsafeMutableBufferPointer { (partialSums) throws(CACEError) in
             let sums = partialSums.baseAddress.unsafelyUnwrapped
             try parallelChunks(count: list.count, workers: workers) { (worker, range) throws(CACEError) in
-                var work = makeAtomWork(maxEdges: maxEdges, in: threads[worker])
+                var work = makeAtomWork(maxEdges: maxEdges, in: threads[worker], as: T.self)
                 var forces = targets.forces, atomVirials = targets.atomVirials
                 if worker > 0 {
                     forces = threads[worker].forces.zeroed(forceCount)
@@ -173,13 +250,17 @@ extension Evaluator {
                 for ii in range {
                     let i = Int(list.atoms[ii])
                     guard atoms.species[i] >= 0 else { continue }
-                    try atomForward(i, atoms, &work)
-                    featureObserver?(i, UnsafeBufferPointer(start: work.x, count: model.featureCount))
+                    try atomForward(i, atoms, &work, k)
+                    if let observe = featureObserver {
+                        var upstream = [Double](repeating: 0, count: model.featureCount)
+                        for (f, u) in featureOrder.enumerated() { upstream[u] = Double(work.x[f]) }
+                        upstream.withUnsafeBufferPointer { observe(i, $0) }
+                    }
                     let atomEnergy = shortRangeEnergy(work.heads)
                     energy += atomEnergy
                     targets.atomEnergies?[i] += atomEnergy
                     headSeeds(work.seeds, chargeBar: chargeBar?[i] ?? 0)
-                    atomBackward(i, atoms, &work, forces: forces, virial: &virial, atomVirials: atomVirials)
+                    atomBackward(i, atoms, &work, k, forces: forces, virial: &virial, atomVirials: atomVirials)
                 }
                 sums[worker].energy = energy
                 sums[worker].virial = virial.components

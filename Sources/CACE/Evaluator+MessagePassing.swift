@@ -74,7 +74,7 @@ extension Evaluator {
             powers.withUnsafeMutableBufferPointer { pw in
                 for edge in arrays.start[first]..<arrays.start[last + 1] {
                     let r = (arrays.vectors[3 * edge], arrays.vectors[3 * edge + 1], arrays.vectors[3 * edge + 2])
-                    let (f, df) = m.edgeFeatures(r, arrays.lengths[edge], rho: arrays.rho + edge * nr,
+                    let (f, df) = kernels.edgeFeatures(r, arrays.lengths[edge], rho: arrays.rho + edge * nr,
                                                  rhoDerivative: arrays.rhoDerivative + edge * nr, y: arrays.y + edge * nk,
                                                  powers: pw.baseAddress.unsafelyUnwrapped)
                     arrays.cutoff[edge] = f
@@ -138,7 +138,7 @@ extension Evaluator {
             let layer = m.layers[t - 1]
             communicator.forwardExchange(f.a(t - 1), width: f.aWidth)
             forEachAtom(nlocal..<nall) { (_, g) in
-                m.symmetrizer.forward(a: f.a(t - 1, g), b: f.b(t - 1, g), radial: f.nm, angular: f.nk, channels: f.cs)
+                kernels.symmetrizer.forward(a: f.a(t - 1, g), b: f.b(t - 1, g), radial: f.nm, angular: f.nk, channels: f.cs)
             }
             if let bchi = layer.bchi {
                 forEachAtom(0..<nall) { (w, j) in
@@ -159,7 +159,7 @@ extension Evaluator {
         try forEachListed { (w, _, i) in
             f.gatherReadoutFeatures(i, into: w.x)
             featureObserver?(i, UnsafeBufferPointer(start: w.x, count: m.featureCount))
-            m.readoutForward(w.x, headOutputs: perAtom + i * heads, scratch: w.readout, scratchStride: m.readoutScratchStride)
+            kernels.readoutForward(w.x, headOutputs: perAtom + i * heads, scratch: w.readout, scratchStride: m.readoutScratchStride)
             targets.atomEnergies?[i] += shortRangeEnergy(perAtom + i * heads)
             if let h = m.chargeHead { charges[i] = perAtom[i * heads + h] }
         }
@@ -182,10 +182,10 @@ extension Evaluator {
         // ---- Backward: read-out to B-bar of every layer.
         try forEachListed { (w, _, i) in
             f.gatherReadoutFeatures(i, into: w.x)
-            m.readoutForward(w.x, headOutputs: w.heads, scratch: w.readout, scratchStride: m.readoutScratchStride)
+            kernels.readoutForward(w.x, headOutputs: w.heads, scratch: w.readout, scratchStride: m.readoutScratchStride)
             headSeeds(w.seeds, chargeBar: chargeBar[i])
             for idx in 0..<m.featureCount { w.xBar[idx] = 0 }
-            m.readoutBackward(seeds: w.seeds, xBar: w.xBar, scratch: w.readout, scratchStride: m.readoutScratchStride)
+            kernels.readoutBackward(seeds: w.seeds, xBar: w.xBar, scratch: w.readout, scratchStride: m.readoutScratchStride)
             f.scatterReadoutAdjoint(i, from: w.xBar)
         }
 
@@ -195,7 +195,7 @@ extension Evaluator {
         for t in stride(from: T, through: 1, by: -1) {
             // Symmetrizer adjoint on every atom that has a B-bar (ghosts: from layer t+1's Bchi).
             forEachAtom(0..<(t == T ? nlocal : nall)) { (_, j) in
-                m.symmetrizer.backward(a: f.a(t, j), bBar: f.bBar(t, j), aBar: f.aBar(t, j),
+                kernels.symmetrizer.backward(a: f.a(t, j), bBar: f.bBar(t, j), aBar: f.aBar(t, j),
                                        radial: f.nm, angular: f.nk, channels: f.cs)
             }
             if t < T { communicator.reverseExchange(f.aBar(t), width: f.aWidth) }
@@ -227,7 +227,7 @@ extension Evaluator {
 
         // ---- Layer 0: symmetrizer adjoint, A-bar^0 complete after the reverse exchange, then to the edges.
         forEachAtom(0..<(T == 0 ? nlocal : nall)) { (_, j) in
-            m.symmetrizer.backward(a: f.a(0, j), bBar: f.bBar(0, j), aBar: f.aBar(0, j), radial: f.nm, angular: f.nk, channels: f.cs)
+            kernels.symmetrizer.backward(a: f.a(0, j), bBar: f.bBar(0, j), aBar: f.aBar(0, j), radial: f.nm, angular: f.nk, channels: f.cs)
         }
         communicator.reverseExchange(f.aBar(0), width: f.aWidth)
         try forEachListed { (w, ii, i) in layerZeroBackward(ii, i, species, edges, f, w) }
@@ -247,7 +247,7 @@ extension Evaluator {
                 for e in edges.start[first]..<edges.start[last + 1] {
                     let i = edges.receivers[e], j = edges.senders[e]
                     let r = (edges.vectors[3 * e], edges.vectors[3 * e + 1], edges.vectors[3 * e + 2])
-                    let g = m.edgeGradient(r, edges.lengths[e], pBar: edges.pBar + e * f.nr * f.nk, rho: edges.rho + e * f.nr,
+                    let g = kernels.edgeGradient(r, edges.lengths[e], pBar: edges.pBar + e * f.nr * f.nk, rho: edges.rho + e * f.nr,
                                            rhoDerivative: edges.rhoDerivative + e * f.nr, y: edges.y + e * f.nk,
                                            dBar: edges.dBar[e], yBar: work[w].yBar, powers: work[w].powers)
                     applyEdgeForce(g, receiver: i, sender: j, forces: forces)

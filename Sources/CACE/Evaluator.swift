@@ -12,6 +12,9 @@ public final class Evaluator {
     public var includeAtomicEnergies = false
     /// Worker threads for the atom loop (1 = the calling thread only).
     public var threadCount = 1
+    /// Precision of the feature arithmetic (geometry, forces and sums stay double).
+    /// `.single` needs a model without message passing.
+    public var precision = Precision.double
     /// Record the time of each stage in `lastStageTimes` (small overhead per atom).
     public var measuresStages = false
     public internal(set) var lastStageTimes = StageTimes()
@@ -21,15 +24,21 @@ public final class Evaluator {
     public var featureObserver: ((Int, UnsafeBufferPointer<Double>) -> Void)?
 
     let scratch = EvaluatorScratch()
+    let kernels: FeatureKernels<Double>
+    private(set) lazy var singleKernels = FeatureKernels<Float>(model)
 
     public init(model: CACEModel) {
         self.model = model
+        kernels = FeatureKernels(model)
     }
 
     /// Evaluates the owned atoms of `atoms`; see `EvaluationTargets` for what is written.
     public func evaluate(_ atoms: AtomsView, into targets: EvaluationTargets,
                          communicator: any DomainCommunicator) throws(CACEError) -> EvaluationSummary {
         try validate(atoms)
+        if precision == .single, !model.layers.isEmpty {
+            throw .argument(Evaluator.singlePrecisionUnavailable(model))
+        }
         var summary: EvaluationSummary
         if model.layers.isEmpty {
             summary = try evaluateAtomByAtom(atoms, into: targets, communicator: communicator)
@@ -47,6 +56,12 @@ public final class Evaluator {
             }
         }
         return summary
+    }
+
+    /// Why `precision = .single` cannot evaluate `model`.
+    public static func singlePrecisionUnavailable(_ model: CACEModel) -> String {
+        "precision single is available for models without message passing; this model has "
+            + "\(model.layers.count) message-passing layer(s): use precision double"
     }
 
     /// Checks every index the host passed, so that no loop below can read out of bounds.
@@ -83,16 +98,16 @@ public final class Evaluator {
     }
 
     /// Seeds dE/d(head output) of one atom.
-    func headSeeds(_ seeds: UnsafeMutablePointer<Double>, chargeBar: Double) {
+    func headSeeds<T: FeatureScalar>(_ seeds: UnsafeMutablePointer<T>, chargeBar: Double) {
         for h in 0..<model.heads.count {
-            seeds[h] = model.headEnergyWeight[h] + (h == model.chargeHead ? chargeBar : 0)
+            seeds[h] = T(model.headEnergyWeight[h] + (h == model.chargeHead ? chargeBar : 0))
         }
     }
 
     /// Potential energy of one atom (without E0 and long range) from its head outputs.
-    func shortRangeEnergy(_ outputs: UnsafePointer<Double>) -> Double {
+    func shortRangeEnergy<T: FeatureScalar>(_ outputs: UnsafePointer<T>) -> Double {
         var e = 0.0
-        for h in 0..<model.heads.count { e += model.headEnergyWeight[h] * outputs[h] }
+        for h in 0..<model.heads.count { e += model.headEnergyWeight[h] * Double(outputs[h]) }
         return e
     }
 
@@ -103,7 +118,8 @@ public final class Evaluator {
 
 /// The buffers one worker thread of the atom-by-atom path reuses.
 final class ThreadScratch: @unchecked Sendable {
-    let atom = ScratchBuffer()
+    let atom = ScratchBuffer()        // per-atom geometry
+    let features = ScratchBuffer()    // per-atom features, in the evaluation's precision
     let senders = IndexBuffer()
     let forces = ScratchBuffer()
     let virials = ScratchBuffer()

@@ -1,12 +1,117 @@
-/// The per-atom linear algebra shared by both evaluation paths (spec §3.8, §3.9, §10 R3–R6).
+/// The per-atom linear algebra shared by both evaluation paths (spec §3.8, §3.9, §10 R3–R6),
+/// with the model's weights in the precision T it runs in. Edge geometry comes in as Double;
+/// edge gradients go out as Double.
 /// All arrays are flat and row-major; "A" layout is [m][k][c], edge-channel layout [n][k][c].
-extension CACEModel {
+struct FeatureKernels<T: FeatureScalar>: Sendable {
+    let elementCount: Int
+    let radialFunctionCount: Int
+    let radialBasisCount: Int
+    let channelCount: Int
+    let featureCount: Int
+    let radialBasis: RadialBasis
+    let cutoffFunction: CutoffFunction
+    let angular: AngularBasis
+    /// chi[zs][zr][c], W[l][n][m][c], the symmetrizer and the read-out heads of the model, in T.
+    let edgeChannels: [T]
+    let radialTransform: [T]
+    let symmetrizer: Symmetrizer<T>
+    let heads: [(network: DenseNetwork<T>, linear: DenseLayer<T>?)]
+    /// Models without message passing lay A out [k][m][c] and B [q][m][c] (invariant-major),
+    /// so that the symmetrizer runs over all M C values of a term at once; the read-out
+    /// weights are permuted to match. Message passing keeps upstream's [m][k][c], [m][q][c].
+    let invariantMajor: Bool
+    /// `fusedTransform` of the model when invariant-major, else empty.
+    let fused: [T]
+    /// Edge features and gradients over vector lanes of edges (models without message passing).
+    let edgeBatch: EdgeBatchKernel<T>
+
+    init(_ m: CACEModel) {
+        (elementCount, radialFunctionCount, radialBasisCount, channelCount, featureCount) =
+            (m.elementCount, m.radialFunctionCount, m.radialBasisCount, m.channelCount, m.featureCount)
+        (radialBasis, cutoffFunction, angular) = (m.radialBasis, m.cutoffFunction, m.angular)
+        edgeChannels = m.edgeChannels.map { T($0) }
+        radialTransform = m.radialTransform.map { T($0) }
+        symmetrizer = Symmetrizer(converting: m.symmetrizer)
+        invariantMajor = m.layers.isEmpty
+        fused = invariantMajor ? FeatureKernels.fusedTransform(m) : []
+        edgeBatch = EdgeBatchKernel(radialBasis: m.radialBasis, cutoffFunction: m.cutoffFunction, angular: m.angular,
+                                    cutoff: m.cutoff)
+        let order = invariantMajor ? FeatureKernels.invariantMajorOrder(m) : Array(0..<m.featureCount)
+        heads = m.heads.map { head in
+            (DenseNetwork(converting: head.network, inputOrder: order),
+             head.linear.map { DenseLayer(converting: $0, inputOrder: order) })
+        }
+    }
+
+    /// order[f] = upstream feature index ((m Q + q) C + c) of invariant-major feature f = (q M + m) C + c.
+    static func invariantMajorOrder(_ m: CACEModel) -> [Int] {
+        let (nm, nq, cs) = (m.radialBasisCount, m.invariantCount, m.channelCount)
+        var order = [Int](repeating: 0, count: nm * nq * cs)
+        for q in 0..<nq { for mm in 0..<nm { for c in 0..<cs { order[(q * nm + mm) * cs + c] = (mm * nq + q) * cs + c } } }
+        return order
+    }
+
+    /// V[zr][z][l][n][m][c] = chi[z][zr][c] W[l][n][m][c], for models without message passing.
+    static func fusedTransform(_ m: CACEModel) -> [T] {
+        let (nz, nl, nr, mc, cs) = (m.elementCount, m.maxL + 1, m.radialFunctionCount,
+                                    m.radialBasisCount * m.channelCount, m.channelCount)
+        var v = [T](repeating: 0, count: nz * nz * nl * nr * mc)
+        for zr in 0..<nz {
+            for z in 0..<nz {
+                for row in 0..<(nl * nr) {
+                    for j in 0..<mc {
+                        let chi = m.edgeChannels[(z * nz + zr) * cs + j % cs]
+                        v[((zr * nz + z) * nl * nr + row) * mc + j] = T(chi * m.radialTransform[row * mc + j])
+                    }
+                }
+            }
+        }
+        return v
+    }
+
+    /// a[k][m][c] = sum_z sum_n p[z][n][k] V[zr][z][l(k)][n][m][c]: the edge channels and the
+    /// radial transform in one pass of long vector loops (models without message passing).
+    func channelsAndTransform(_ p: UnsafePointer<T>, receiver zr: Int, into a: UnsafeMutablePointer<T>) {
+        let (nz, nr, nk, mc) = (elementCount, radialFunctionCount, angular.count, radialBasisCount * channelCount)
+        let nl = angular.groups.count
+        for i in 0..<(nk * mc) { a[i] = 0 }
+        fused.withUnsafeBufferPointer { buffer in
+            let v = buffer.baseAddress.unsafelyUnwrapped + zr * nz * nl * nr * mc
+            for z in 0..<nz {
+                for (l, group) in angular.groups.enumerated() {
+                    for n in 0..<nr {
+                        let row = v + ((z * nl + l) * nr + n) * mc
+                        let pzn = p + (z * nr + n) * nk
+                        for k in group where pzn[k] != 0 { addScaled(mc, pzn[k], row, into: a + k * mc) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// pBar[z][n][k] = sum_{m,c} aBar[k][m][c] V[zr][z][l(k)][n][m][c]: the adjoint of `channelsAndTransform`.
+    func channelsAndTransformAdjoint(_ aBar: UnsafePointer<T>, receiver zr: Int, into pBar: UnsafeMutablePointer<T>) {
+        let (nz, nr, nk, mc) = (elementCount, radialFunctionCount, angular.count, radialBasisCount * channelCount)
+        let nl = angular.groups.count
+        fused.withUnsafeBufferPointer { buffer in
+            let v = buffer.baseAddress.unsafelyUnwrapped + zr * nz * nl * nr * mc
+            for z in 0..<nz {
+                for (l, group) in angular.groups.enumerated() {
+                    for n in 0..<nr {
+                        let row = v + ((z * nl + l) * nr + n) * mc
+                        for k in group { pBar[(z * nr + n) * nk + k] = dot(mc, row, aBar + k * mc) }
+                    }
+                }
+            }
+        }
+    }
+
     /// Edge scalars for an edge of vector r (receiver minus sender) and length d:
     /// rho[n], drho[n] = d rho/dd, Y[k]; returns the cutoff value and derivative.
     @inline(__always)
     func edgeFeatures(_ r: (Double, Double, Double), _ d: Double,
-                      rho: UnsafeMutablePointer<Double>, rhoDerivative: UnsafeMutablePointer<Double>,
-                      y: UnsafeMutablePointer<Double>, powers: UnsafeMutablePointer<Double>) -> (Double, Double) {
+                      rho: UnsafeMutablePointer<T>, rhoDerivative: UnsafeMutablePointer<T>,
+                      y: UnsafeMutablePointer<T>, powers: UnsafeMutablePointer<Double>) -> (Double, Double) {
         let (f, df) = cutoffFunction.evaluate(d)
         radialBasis.evaluate(d, cutoff: f, cutoffDerivative: df, rho: rho, rhoDerivative: rhoDerivative)
         let s = 1 / (d + 1e-9)   // quirk Q1: u is not exactly a unit vector
@@ -16,8 +121,7 @@ extension CACEModel {
 
     /// p[n][k] += weight * rho[n] * Y[k]
     @inline(__always)
-    func accumulateOuter(_ p: UnsafeMutablePointer<Double>, rho: UnsafePointer<Double>, y: UnsafePointer<Double>,
-                         weight: Double) {
+    func accumulateOuter(_ p: UnsafeMutablePointer<T>, rho: UnsafePointer<T>, y: UnsafePointer<T>, weight: T) {
         let nk = angular.count
         for n in 0..<radialFunctionCount {
             addScaled(nk, weight * rho[n], y, into: p + n * nk)
@@ -26,7 +130,7 @@ extension CACEModel {
 
     /// out[n][k][c] = sum_z chi[z][zr][c] * p[z][n][k]: the per-sender-element sums of rho Y
     /// expanded over the edge channels of receiver element zr.
-    func expandChannels(_ p: UnsafePointer<Double>, receiver zr: Int, into out: UnsafeMutablePointer<Double>) {
+    func expandChannels(_ p: UnsafePointer<T>, receiver zr: Int, into out: UnsafeMutablePointer<T>) {
         let nz = elementCount, nrk = radialFunctionCount * angular.count, cs = channelCount
         for i in 0..<(nrk * cs) { out[i] = 0 }
         edgeChannels.withUnsafeBufferPointer { chi in
@@ -44,7 +148,7 @@ extension CACEModel {
     }
 
     /// out[z][n][k] = sum_c bar[n][k][c] * chi[z][zr][c]: the adjoint of `expandChannels`.
-    func contractChannels(_ bar: UnsafePointer<Double>, receiver zr: Int, into out: UnsafeMutablePointer<Double>) {
+    func contractChannels(_ bar: UnsafePointer<T>, receiver zr: Int, into out: UnsafeMutablePointer<T>) {
         let nz = elementCount, nrk = radialFunctionCount * angular.count, cs = channelCount
         edgeChannels.withUnsafeBufferPointer { chi in
             for z in 0..<nz {
@@ -52,16 +156,14 @@ extension CACEModel {
                 let oz = out + z * nrk
                 for nk in 0..<nrk {
                     let b = bar + nk * cs
-                    var s = 0.0
-                    for c in 0..<cs { s += b[c] * weights[c] }
-                    oz[nk] = s
+                    oz[nk] = dot(cs, b, weights)
                 }
             }
         }
     }
 
     /// a[m][k][c] += scale * sum_n x[n][k][c] W[l(k)][n][m][c]  (RT, spec §3.9)
-    func radialTransform(_ x: UnsafePointer<Double>, into a: UnsafeMutablePointer<Double>, scale: Double) {
+    func radialTransform(_ x: UnsafePointer<T>, into a: UnsafeMutablePointer<T>, scale: T) {
         let nr = radialFunctionCount, nm = radialBasisCount, nk = angular.count, cs = channelCount
         radialTransform.withUnsafeBufferPointer { wBuffer in
             let w0 = wBuffer.baseAddress.unsafelyUnwrapped
@@ -79,7 +181,7 @@ extension CACEModel {
     }
 
     /// xBar[n][k][c] = sum_m aBar[m][k][c] W[l(k)][n][m][c]  (RT transpose, overwrites)
-    func radialTransformAdjoint(_ aBar: UnsafePointer<Double>, into xBar: UnsafeMutablePointer<Double>) {
+    func radialTransformAdjoint(_ aBar: UnsafePointer<T>, into xBar: UnsafeMutablePointer<T>) {
         let nr = radialFunctionCount, nm = radialBasisCount, nk = angular.count, cs = channelCount
         for i in 0..<(nr * nk * cs) { xBar[i] = 0 }
         radialTransform.withUnsafeBufferPointer { wBuffer in
@@ -100,23 +202,19 @@ extension CACEModel {
     /// dE/dr_e for one edge from the adjoint pBar[n][k] of its rho Y outer product (spec R4–R6),
     /// plus an extra dE/dd already collected in `dBar`.
     @inline(__always)
-    func edgeGradient(_ r: (Double, Double, Double), _ d: Double, pBar: UnsafePointer<Double>,
-                      rho: UnsafePointer<Double>, rhoDerivative: UnsafePointer<Double>, y: UnsafePointer<Double>,
-                      dBar: Double, yBar: UnsafeMutablePointer<Double>, powers: UnsafeMutablePointer<Double>)
+    func edgeGradient(_ r: (Double, Double, Double), _ d: Double, pBar: UnsafePointer<T>,
+                      rho: UnsafePointer<T>, rhoDerivative: UnsafePointer<T>, y: UnsafePointer<T>,
+                      dBar: Double, yBar: UnsafeMutablePointer<T>, powers: UnsafeMutablePointer<Double>)
         -> (Double, Double, Double) {
         let nk = angular.count
-        var dTotal = dBar
+        var dSum = T(dBar)   // nonzero only in double precision (message passing)
         for k in 0..<nk { yBar[k] = 0 }
         for n in 0..<radialFunctionCount {
             let row = pBar + n * nk
-            var rhoBar = 0.0
-            let rn = rho[n]
-            for k in 0..<nk {
-                rhoBar += row[k] * y[k]
-                yBar[k] += row[k] * rn
-            }
-            dTotal += rhoBar * rhoDerivative[n]
+            addScaled(nk, rho[n], row, into: yBar)
+            dSum += dot(nk, row, y) * rhoDerivative[n]
         }
+        let dTotal = Double(dSum)
         let s = 1 / (d + 1e-9)
         let uBar = angular.backward((r.0 * s, r.1 * s, r.2 * s), yBar: yBar, powers: powers)
         let dot = uBar.0 * r.0 + uBar.1 * r.1 + uBar.2 * r.2
@@ -127,10 +225,10 @@ extension CACEModel {
 
     /// Potential energy of one atom from its read-out features x, and the per-head outputs.
     /// Pre-activations stay in `scratch` (one `DenseNetwork.scratchCount` block per head).
-    func readoutForward(_ x: UnsafePointer<Double>, headOutputs: UnsafeMutablePointer<Double>,
-                        scratch: UnsafeMutablePointer<Double>, scratchStride: Int) {
+    func readoutForward(_ x: UnsafePointer<T>, headOutputs: UnsafeMutablePointer<T>,
+                        scratch: UnsafeMutablePointer<T>, scratchStride: Int) {
         for (h, head) in heads.enumerated() {
-            var y = 0.0
+            var y: T = 0
             head.network.forward(x, output: &y, scratch: scratch + h * scratchStride)
             if let linear = head.linear {
                 linear.weight.withUnsafeBufferPointer { w in
@@ -144,8 +242,8 @@ extension CACEModel {
     }
 
     /// xBar += sum_h seed[h] d(head h)/dx.
-    func readoutBackward(seeds: UnsafePointer<Double>, xBar: UnsafeMutablePointer<Double>,
-                         scratch: UnsafeMutablePointer<Double>, scratchStride: Int) {
+    func readoutBackward(seeds: UnsafePointer<T>, xBar: UnsafeMutablePointer<T>,
+                         scratch: UnsafeMutablePointer<T>, scratchStride: Int) {
         for (h, head) in heads.enumerated() {
             var seed = seeds[h]
             if seed == 0 { continue }
@@ -157,6 +255,4 @@ extension CACEModel {
             }
         }
     }
-
-    var readoutScratchStride: Int { heads.map(\.network.scratchCount).max() ?? 0 }
 }

@@ -100,12 +100,12 @@ extension Evaluator {
         let m = model
         for idx in 0..<(f.nz * f.nr * f.nk) { w.p[idx] = 0 }
         for e in edges.start[ii]..<edges.start[ii + 1] {
-            m.accumulateOuter(w.p + Int(species[edges.senders[e]]) * f.nr * f.nk, rho: edges.rho + e * f.nr,
+            kernels.accumulateOuter(w.p + Int(species[edges.senders[e]]) * f.nr * f.nk, rho: edges.rho + e * f.nr,
                               y: edges.y + e * f.nk, weight: 1)
         }
-        m.expandChannels(w.p, receiver: Int(species[i]), into: w.channelWork)
-        m.radialTransform(w.channelWork, into: f.a(0, i), scale: 1)
-        m.symmetrizer.forward(a: f.a(0, i), b: f.b(0, i), radial: f.nm, angular: f.nk, channels: f.cs)
+        kernels.expandChannels(w.p, receiver: Int(species[i]), into: w.channelWork)
+        kernels.radialTransform(w.channelWork, into: f.a(0, i), scale: 1)
+        kernels.symmetrizer.forward(a: f.a(0, i), b: f.b(0, i), radial: f.nm, angular: f.nk, channels: f.cs)
     }
 
     /// A^t_i = gamma (Ar + RT(S)) + memory, and B^t_i (spec §5.4).
@@ -154,11 +154,11 @@ extension Evaluator {
             for idx in 0..<(nz * nr * nk) { w.p[idx] = 0 }
             for e in edges.start[ii]..<edges.start[ii + 1] {
                 let j = edges.senders[e]
-                m.accumulateOuter(w.p + Int(species[j]) * nr * nk, rho: edges.rho + e * nr, y: edges.y + e * nk,
+                kernels.accumulateOuter(w.p + Int(species[j]) * nr * nk, rho: edges.rho + e * nr, y: edges.y + e * nk,
                                   weight: f.omega(t, j)[0])
             }
-            m.expandChannels(w.p, receiver: zi, into: w.channelWork)
-            m.radialTransform(w.channelWork, into: ai, scale: m.messageNorm)
+            kernels.expandChannels(w.p, receiver: zi, into: w.channelWork)
+            kernels.radialTransform(w.channelWork, into: ai, scale: m.messageNorm)
         } else if layer.bchi != nil {
             // S[n][k][c] = sum_e chi_e[c] rho_e[n] Y_e[k] omega_j[k][c], then RT.
             for idx in 0..<(nr * nk * cs) { w.channelWork[idx] = 0 }
@@ -175,9 +175,9 @@ extension Evaluator {
                     }
                 }
             }
-            m.radialTransform(w.channelWork, into: ai, scale: m.messageNorm)
+            kernels.radialTransform(w.channelWork, into: ai, scale: m.messageNorm)
         }
-        m.symmetrizer.forward(a: ai, b: f.b(t, i), radial: nm, angular: nk, channels: cs)
+        kernels.symmetrizer.forward(a: ai, b: f.b(t, i), radial: nm, angular: nk, channels: cs)
     }
 
     /// Adjoint of layer t for receiver i: adds to A-bar^{t-1} (of i and its senders) and
@@ -235,8 +235,8 @@ extension Evaluator {
         }
         if let bchi = layer.bchi, bchi.isScalar {
             // S-bar contracted with the channels of each sender element, then per edge.
-            m.radialTransformAdjoint(gi, into: w.channelWork)
-            m.contractChannels(w.channelWork, receiver: zi, into: w.p)
+            kernels.radialTransformAdjoint(gi, into: w.channelWork)
+            kernels.contractChannels(w.channelWork, receiver: zi, into: w.p)
             let size = nr * nk
             for e in edges.start[ii]..<edges.start[ii + 1] {
                 let j = edges.senders[e]
@@ -253,7 +253,7 @@ extension Evaluator {
             }
         } else if layer.bchi != nil {
             // S-bar = RT^T(gamma A-bar^t); then per edge to rho (x) Y and to omega of the sender.
-            m.radialTransformAdjoint(gi, into: w.channelWork)
+            kernels.radialTransformAdjoint(gi, into: w.channelWork)
             m.edgeChannels.withUnsafeBufferPointer { chi in
                 for e in edges.start[ii]..<edges.start[ii + 1] {
                     let j = edges.senders[e]
@@ -283,8 +283,8 @@ extension Evaluator {
                            _ f: FeatureArrays, _ w: LayerWork) {
         let m = model
         let size = f.nr * f.nk
-        m.radialTransformAdjoint(f.aBar(0, i), into: w.channelWork)
-        m.contractChannels(w.channelWork, receiver: Int(species[i]), into: w.p)
+        kernels.radialTransformAdjoint(f.aBar(0, i), into: w.channelWork)
+        kernels.contractChannels(w.channelWork, receiver: Int(species[i]), into: w.p)
         for e in edges.start[ii]..<edges.start[ii + 1] {
             let pz = w.p + Int(species[edges.senders[e]]) * size, pBar = edges.pBar + e * size
             for idx in 0..<size { pBar[idx] += pz[idx] }

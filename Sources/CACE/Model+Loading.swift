@@ -60,7 +60,7 @@ private struct ModelFileReader {
     }
 
     /// A dense layer {"weight","bias"|null,"in","out","activation"}.
-    mutating func denseLayer(_ v: JSONValue?, _ path: String, inputs: Int?) throws(CACEError) -> DenseLayer {
+    mutating func denseLayer(_ v: JSONValue?, _ path: String, inputs: Int?) throws(CACEError) -> DenseLayer<Double> {
         let spec = try value(v, path)
         let nIn = try integer(spec["in"], path + ".in", in: 1...10_000_000)
         let nOut = try integer(spec["out"], path + ".out", in: 1...10_000_000)
@@ -77,10 +77,10 @@ private struct ModelFileReader {
         return DenseLayer(inputs: nIn, outputs: nOut, weight: weight, bias: bias, activation: activation)
     }
 
-    mutating func network(_ v: JSONValue?, _ path: String, inputs: Int, outputs: Int) throws(CACEError) -> DenseNetwork {
+    mutating func network(_ v: JSONValue?, _ path: String, inputs: Int, outputs: Int) throws(CACEError) -> DenseNetwork<Double> {
         let specs = try array(v, path)
         guard !specs.isEmpty else { throw fail("'\(path)' has no layers") }
-        var layers: [DenseLayer] = []
+        var layers: [DenseLayer<Double>] = []
         var width = inputs
         for (i, spec) in specs.enumerated() {
             let layer = try denseLayer(spec, "\(path)[\(i)]", inputs: width)
@@ -327,7 +327,7 @@ extension CACEModel {
             let nOut = try r.integer(spec["n_out"], path + ".n_out", in: 1...1_000_000)
             guard nOut == 1 else { throw r.unsupported("'\(path)' has n_out \(nOut) (only 1)") }
             let network = try r.network(spec["outnet"], path + ".outnet", inputs: featureCount, outputs: 1)
-            var linear: DenseLayer? = nil
+            var linear: DenseLayer<Double>? = nil
             if let l = spec["linear_nn"], !l.isNull {
                 linear = try r.denseLayer(l, path + ".linear_nn", inputs: featureCount)
                 guard linear?.outputs == 1 else { throw r.fail("'\(path).linear_nn' does not have one output") }

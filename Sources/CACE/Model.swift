@@ -8,7 +8,7 @@ struct MessagePassingLayer: Sendable {
     let bchi: Bchi?
 
     struct Bchi: Sendable {
-        let network: DenseNetwork
+        let network: DenseNetwork<Double>
         /// Output reshaped to [nl][nc]; nl = 1 or L+1, nc = 1 or C.
         let degreeCount: Int
         let channelCount: Int
@@ -22,8 +22,8 @@ struct MessagePassingLayer: Sendable {
 
 /// An Atomwise read-out head: eps_i = outnet(x_i) (+ linear(x_i)).
 struct ReadoutHead: Sendable {
-    let network: DenseNetwork
-    let linear: DenseLayer?
+    let network: DenseNetwork<Double>
+    let linear: DenseLayer<Double>?
     let outputKey: String
     let perAtomKey: String?
 }
@@ -62,7 +62,7 @@ public struct CACEModel: Sendable {
     let edgeChannels: [Double]
     /// Radial transform W[l][n][m][c].
     let radialTransform: [Double]
-    let symmetrizer: Symmetrizer
+    let symmetrizer: Symmetrizer<Double>
     let layers: [MessagePassingLayer]
     let messageNorm: Double
     let heads: [ReadoutHead]
@@ -81,6 +81,8 @@ public struct CACEModel: Sendable {
     public var messagePassingCount: Int { layers.count }
     public var hasLongRange: Bool { ewald != nil }
     var angularCount: Int { angular.count }
+    /// Scratch scalars per head for its network's pre-activations.
+    var readoutScratchStride: Int { heads.map(\.network.scratchCount).max() ?? 0 }
     /// Doubles per atom in one A feature array (M K C): what ranks exchange per layer.
     public var exchangeWidth: Int { layers.isEmpty ? 0 : radialBasisCount * angular.count * channelCount }
 

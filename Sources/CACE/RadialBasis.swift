@@ -21,10 +21,11 @@ enum RadialBasis: Sendable {
         }
     }
 
-    /// Writes rho[n] = R_n(d) f(d) and its d-derivative, for one edge.
+    /// Writes rho[n stride] = R_n(d) f(d) and its d-derivative, for one edge.
     @inline(__always)
-    func evaluate(_ d: Double, cutoff f: Double, cutoffDerivative df: Double,
-                  rho: UnsafeMutablePointer<Double>, rhoDerivative: UnsafeMutablePointer<Double>) {
+    func evaluate<T: FeatureScalar>(_ d: Double, cutoff f: Double, cutoffDerivative df: Double,
+                                    rho: UnsafeMutablePointer<T>, rhoDerivative: UnsafeMutablePointer<T>,
+                                    stride: Int = 1) {
         switch self {
         case .bessel(let w, let prefactor):
             let inverse = 1 / d
@@ -32,8 +33,8 @@ enum RadialBasis: Sendable {
                 let s = sin(w[n] * d), c = cos(w[n] * d)
                 let r = prefactor * s * inverse
                 let dr = prefactor * (w[n] * c * inverse - s * inverse * inverse)
-                rho[n] = r * f
-                rhoDerivative[n] = dr * f + r * df
+                rho[n * stride] = T(r * f)
+                rhoDerivative[n * stride] = T(dr * f + r * df)
             }
         case .gaussian(let mu, let widths):
             for n in 0..<mu.count {
@@ -41,14 +42,14 @@ enum RadialBasis: Sendable {
                 let x = d - mu[n]
                 let r = exp(coefficient * x * x)
                 let dr = 2 * coefficient * x * r
-                rho[n] = r * f
-                rhoDerivative[n] = dr * f + r * df
+                rho[n * stride] = T(r * f)
+                rhoDerivative[n * stride] = T(dr * f + r * df)
             }
         case .exponentialDecay(let r0, let prefactor):
             for n in 0..<r0.count {
                 let r = prefactor * exp(-d / r0[n])
-                rho[n] = r * f
-                rhoDerivative[n] = -r / r0[n] * f + r * df
+                rho[n * stride] = T(r * f)
+                rhoDerivative[n * stride] = T(-r / r0[n] * f + r * df)
             }
         }
     }

@@ -1,6 +1,6 @@
 /// The invariant B features (spec §4): B[m,q,c] = sum over terms of
 /// prefactor * prod_j A[m, k_j, c], from the explicit table in the model file.
-struct Symmetrizer: Sendable {
+struct Symmetrizer<T: FeatureScalar>: Sendable {
     /// Number of invariants Q.
     let featureCount: Int
     /// Terms of feature q are termStart[q] ..< termStart[q+1].
@@ -8,11 +8,22 @@ struct Symmetrizer: Sendable {
     /// Up to four factor indices k per term; unused slots are -1.
     let factors: [(Int, Int, Int, Int)]
     let order: [Int]
-    let prefactor: [Double]
+    let prefactor: [T]
 
-    /// B[m][q][c] from A[m][k][c] for one atom.
-    func forward(a: UnsafePointer<Double>, b: UnsafeMutablePointer<Double>,
-                 radial: Int, angular: Int, channels: Int) {
+    init(featureCount: Int, termStart: [Int], factors: [(Int, Int, Int, Int)], order: [Int], prefactor: [T]) {
+        (self.featureCount, self.termStart, self.factors, self.order, self.prefactor) =
+            (featureCount, termStart, factors, order, prefactor)
+    }
+
+    /// The same table in another precision.
+    init<U: FeatureScalar>(converting other: Symmetrizer<U>) {
+        self.init(featureCount: other.featureCount, termStart: other.termStart, factors: other.factors,
+                  order: other.order, prefactor: other.prefactor.map { T($0) })
+    }
+
+    /// B[m][q][c] from A[m][k][c] for one atom. With radial = 1 and channels = M C the same
+    /// code maps A laid out [k][m][c] to B laid out [q][m][c], in long vector loops.
+    func forward(a: UnsafePointer<T>, b: UnsafeMutablePointer<T>, radial: Int, angular: Int, channels: Int) {
         let q = featureCount, cs = channels
         for m in 0..<radial {
             let am = a + m * angular * cs
@@ -22,27 +33,19 @@ struct Symmetrizer: Sendable {
                 for t in termStart[feature]..<termStart[feature + 1] {
                     let (k0, k1, k2, k3) = factors[t]
                     let p = prefactor[t]
-                    let a0 = am + k0 * cs
                     switch order[t] {
-                    case 1:
-                        for c in 0..<cs { out[c] += p * a0[c] }
-                    case 2:
-                        let a1 = am + k1 * cs
-                        for c in 0..<cs { out[c] += p * a0[c] * a1[c] }
-                    case 3:
-                        let a1 = am + k1 * cs, a2 = am + k2 * cs
-                        for c in 0..<cs { out[c] += p * a0[c] * a1[c] * a2[c] }
-                    default:
-                        let a1 = am + k1 * cs, a2 = am + k2 * cs, a3 = am + k3 * cs
-                        for c in 0..<cs { out[c] += p * a0[c] * a1[c] * a2[c] * a3[c] }
+                    case 1: addScaled(cs, p, am + k0 * cs, into: out)
+                    case 2: addScaledProduct(cs, p, am + k0 * cs, am + k1 * cs, into: out)
+                    case 3: addScaledProduct(cs, p, am + k0 * cs, am + k1 * cs, am + k2 * cs, into: out)
+                    default: addScaledProduct(cs, p, am + k0 * cs, am + k1 * cs, am + k2 * cs, am + k3 * cs, into: out)
                     }
                 }
             }
         }
     }
 
-    /// aBar[m][k][c] += dB/dA^T bBar for one atom.
-    func backward(a: UnsafePointer<Double>, bBar: UnsafePointer<Double>, aBar: UnsafeMutablePointer<Double>,
+    /// aBar[m][k][c] += dB/dA^T bBar for one atom (layouts as in `forward`).
+    func backward(a: UnsafePointer<T>, bBar: UnsafePointer<T>, aBar: UnsafeMutablePointer<T>,
                   radial: Int, angular: Int, channels: Int) {
         let q = featureCount, cs = channels
         for m in 0..<radial {
@@ -56,34 +59,22 @@ struct Symmetrizer: Sendable {
                     let a0 = am + k0 * cs, g0 = gm + k0 * cs
                     switch order[t] {
                     case 1:
-                        for c in 0..<cs { g0[c] += p * g[c] }
+                        addScaled(cs, p, g, into: g0)
                     case 2:
-                        let a1 = am + k1 * cs, g1 = gm + k1 * cs
-                        for c in 0..<cs {
-                            let w = p * g[c]
-                            g0[c] += w * a1[c]
-                            g1[c] += w * a0[c]
-                        }
+                        let a1 = am + k1 * cs
+                        addScaledProduct(cs, p, g, a1, into: g0)
+                        addScaledProduct(cs, p, g, a0, into: gm + k1 * cs)
                     case 3:
                         let a1 = am + k1 * cs, a2 = am + k2 * cs
-                        let g1 = gm + k1 * cs, g2 = gm + k2 * cs
-                        for c in 0..<cs {
-                            let w = p * g[c]
-                            g0[c] += w * a1[c] * a2[c]
-                            g1[c] += w * a0[c] * a2[c]
-                            g2[c] += w * a0[c] * a1[c]
-                        }
+                        addScaledProduct(cs, p, g, a1, a2, into: g0)
+                        addScaledProduct(cs, p, g, a0, a2, into: gm + k1 * cs)
+                        addScaledProduct(cs, p, g, a0, a1, into: gm + k2 * cs)
                     default:
                         let a1 = am + k1 * cs, a2 = am + k2 * cs, a3 = am + k3 * cs
-                        let g1 = gm + k1 * cs, g2 = gm + k2 * cs, g3 = gm + k3 * cs
-                        for c in 0..<cs {
-                            let w = p * g[c]
-                            let p01 = a0[c] * a1[c], p23 = a2[c] * a3[c]
-                            g0[c] += w * a1[c] * p23
-                            g1[c] += w * a0[c] * p23
-                            g2[c] += w * p01 * a3[c]
-                            g3[c] += w * p01 * a2[c]
-                        }
+                        addScaledProduct(cs, p, g, a1, a2, a3, into: g0)
+                        addScaledProduct(cs, p, g, a0, a2, a3, into: gm + k1 * cs)
+                        addScaledProduct(cs, p, g, a0, a1, a3, into: gm + k2 * cs)
+                        addScaledProduct(cs, p, g, a0, a1, a2, into: gm + k3 * cs)
                     }
                 }
             }

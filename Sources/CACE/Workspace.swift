@@ -39,5 +39,19 @@ extension Scratch {
     }
 }
 
+extension Scratch where Element == Double {
+    /// Consecutive pieces of one reservation, one per size, holding `T` (Float pieces take
+    /// half the space). One precision uses the buffer at a time.
+    func carve<T: FeatureScalar>(_ sizes: [Int], as type: T.Type) -> [UnsafeMutablePointer<T>] {
+        let padded = sizes.map { ($0 + 7) / 8 * 8 }   // keep every piece 64-byte aligned relative to the start
+        let bytes = padded.reduce(0, +) * MemoryLayout<T>.stride
+        let raw = UnsafeMutableRawPointer(reserve((bytes + 7) / 8))
+        var cursor = raw.bindMemory(to: T.self, capacity: padded.reduce(0, +))
+        var parts: [UnsafeMutablePointer<T>] = []
+        for size in padded { parts.append(cursor); cursor += size }
+        return parts
+    }
+}
+
 typealias ScratchBuffer = Scratch<Double>
 typealias IndexBuffer = Scratch<Int>

@@ -15,6 +15,9 @@ struct Benchmark: ParsableCommand {
     @Option(name: .customLong("repeat"), help: "Timed evaluations after one warm-up.")
     var repetitions: Int = 5
 
+    @Option(help: "Precision of the feature arithmetic: double or single (forces and sums stay double).")
+    var precision = Precision.double
+
     @Option(help: "Worker threads.")
     var threads = 1
 
@@ -24,7 +27,7 @@ struct Benchmark: ParsableCommand {
     func run() throws {
         guard repetitions >= 1, threads >= 1 else { throw ValidationError("--repeat and --threads must be at least 1") }
         guard ["text", "json"].contains(format) else { throw ValidationError("--format must be text or json") }
-        let evaluator = Evaluator(model: try loadModel(model))
+        let evaluator = try makeEvaluator(try loadModel(model), precision: precision)
         evaluator.threadCount = threads
         evaluator.measuresStages = true
         let frame = try readStructures(structures)[0]
@@ -60,11 +63,11 @@ struct Benchmark: ParsableCommand {
             if format == "json" {
                 let stageJSON = stageText.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ")
                 print("{\"atoms\": \(frame.count), \"us_per_atom\": \(perAtom), \"seconds_median\": \(median), "
-                      + "\"threads\": \(threads), \"precision\": \"double\", \"repeat\": \(repetitions), "
+                      + "\"threads\": \(threads), \"precision\": \"\(precision.rawValue)\", \"repeat\": \(repetitions), "
                       + "\"peak_rss_mb\": \(peakMB), \"edges_per_atom\": \(edgesPerAtom), "
                       + "\"mflop_per_atom\": \(operations / 1e6), \"gflops\": \(gflops), \"stages_us_per_atom\": {\(stageJSON)}}")
             } else {
-                print("atoms \(frame.count)  threads \(threads)  median \(String(format: "%.4f", median)) s  "
+                print("atoms \(frame.count)  threads \(threads)  precision \(precision.rawValue)  median \(String(format: "%.4f", median)) s  "
                       + "\(String(format: "%.1f", perAtom)) us/atom/evaluation  peak RSS \(String(format: "%.0f", peakMB)) MB")
                 print("operations: \(String(format: "%.2f", operations / 1e6)) Mflop/atom (\(String(format: "%.1f", edgesPerAtom)) edges/atom)  achieved \(String(format: "%.2f", gflops)) GFLOP/s")
                 print("stages (us/atom, CPU time summed over threads):")

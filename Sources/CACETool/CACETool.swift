@@ -25,6 +25,18 @@ func loadModel(_ path: String) throws -> CACEModel {
     }
 }
 
+extension Precision: ExpressibleByArgument {}
+
+/// An evaluator of `model` in `precision`, refusing a precision the model cannot run in.
+func makeEvaluator(_ model: CACEModel, precision: Precision) throws -> Evaluator {
+    if precision == .single, model.messagePassingCount > 0 {
+        throw CLIError(Evaluator.singlePrecisionUnavailable(model))
+    }
+    let evaluator = Evaluator(model: model)
+    evaluator.precision = precision
+    return evaluator
+}
+
 func readStructures(_ path: String) throws -> [Structure] {
     do {
         return try ExtendedXYZ.read(contentsOf: path)

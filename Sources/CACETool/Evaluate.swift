@@ -21,11 +21,14 @@ struct Evaluate: ParsableCommand {
     @Flag(help: "Do not add the model's per-element reference energies (E0s).")
     var noE0 = false
 
+    @Option(help: "Precision of the feature arithmetic: double or single (forces and sums stay double).")
+    var precision = Precision.double
+
     @Option(help: "Worker threads.")
     var threads = 1
 
     func run() throws {
-        let evaluator = Evaluator(model: try loadModel(model))
+        let evaluator = try makeEvaluator(try loadModel(model), precision: precision)
         evaluator.includeAtomicEnergies = !noE0
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         evaluator.threadCount = threads

@@ -72,6 +72,31 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    func testPrecisionSingleThroughCLI() throws {
+        var spec = SyntheticModel()
+        spec.zs = [1, 8]
+        let modelPath = try temporaryFile("model.safetensors", spec.fileBytes())
+        let xyz = "3\nProperties=species:S:1:pos:R:3\nO 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n"
+        let xyzPath = try temporaryFile("water.xyz", Array(xyz.utf8))
+        let single = try run(["evaluate", modelPath, xyzPath, "--format", "json", "--precision", "single"])
+        XCTAssertEqual(single.status, 0, single.err)
+        let frames = try JSONSerialization.jsonObject(with: Data(single.out.utf8)) as! [[String: Any]]
+        let expected = try Evaluator(model: spec.model()).evaluate(try ExtendedXYZ.parse(xyz)[0])
+        XCTAssertLessThanOrEqual(relativeError((frames[0]["forces"] as! [[Double]]).flatMap { $0 }, expected.forces), 1e-4)
+        let benchmark = try run(["benchmark", modelPath, xyzPath, "--precision", "single", "--repeat", "1", "--format", "json"])
+        XCTAssertEqual(benchmark.status, 0, benchmark.err)
+        let report = try JSONSerialization.jsonObject(with: Data(benchmark.out.utf8)) as! [String: Any]
+        XCTAssertEqual(report["precision"] as? String, "single")
+
+        spec.layers = 1; spec.messageTypes = ["M"]
+        let mpPath = try temporaryFile("mp.safetensors", spec.fileBytes())
+        let refused = try run(["evaluate", mpPath, xyzPath, "--precision", "single"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.err.contains("precision single is available for models without message passing"), refused.err)
+        let unknown = try run(["evaluate", modelPath, xyzPath, "--precision", "half"])
+        XCTAssertNotEqual(unknown.status, 0)
+    }
+
     /// The water reference through the CLI, including the long-range term (issue 2's check).
     func testWaterReferenceThroughCLI() throws {
         let root = try requireReference().appendingPathComponent("water_trained")

@@ -21,9 +21,15 @@ final class PhysicsTests: XCTestCase {
         var high = SyntheticModel()
         high.zs = [6, 14]; high.maxL = 4; high.maxNu = 4; high.layers = 1; high.messageTypes = ["Ar"]
         high.radialFunctions = 3; high.radialBasis = 2; high.seed = 6
+        var gaussian = SyntheticModel()   // no message passing: the edge-batch fallback bases
+        gaussian.zs = [1, 8]; gaussian.radial = "gaussian"; gaussian.cutoffFunction = "cosine"; gaussian.seed = 7
+        var decay = SyntheticModel()
+        decay.zs = [14]; decay.radial = "exponential_decay"; decay.cutoffFunction = "mollifier"; decay.maxL = 4
+        decay.seed = 8
         var longRangeMP = longRange
         longRangeMP.layers = 1; longRangeMP.messageTypes = ["M", "Ar", "Bchi"]; longRangeMP.seed = 5
-        return [("plain", plain), ("message passing", mp), ("two non-shared layers", deep), ("max_l 4, max_nu 4", high),
+        return [("plain", plain), ("Gaussian, no message passing", gaussian), ("exponential decay, L 4", decay),
+                ("message passing", mp), ("two non-shared layers", deep), ("max_l 4, max_nu 4", high),
                 ("Ewald", longRange), ("Ewald + message passing", longRangeMP)]
     }()
 

@@ -1,0 +1,34 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The floating-point type the per-atom feature arithmetic runs in: `Double` (the default,
+/// matches upstream to round-off) or `Float` (precision single: half the memory traffic and
+/// twice the SIMD width). Geometry, forces, virials and energy sums always stay `Double`.
+protocol FeatureScalar: BinaryFloatingPoint, SIMDScalar, Sendable {
+    /// A 256-bit vector of this scalar: what one AVX register holds.
+    associatedtype Lanes: SIMD where Lanes.Scalar == Self
+    static func exponential(_ x: Self) -> Self
+    /// sin and cos of every lane (VectorMath.swift).
+    static func sinCos(_ x: Lanes) -> (Lanes, Lanes)
+}
+
+extension Double: FeatureScalar {
+    typealias Lanes = SIMD4<Double>
+    @inline(__always) static func exponential(_ x: Double) -> Double { exp(x) }
+}
+
+extension Float: FeatureScalar {
+    typealias Lanes = SIMD8<Float>
+    @inline(__always) static func exponential(_ x: Float) -> Float { expf(x) }
+}
+
+/// The precision of an evaluation's feature arithmetic.
+public enum Precision: String, Sendable, CaseIterable {
+    case double
+    case single
+}

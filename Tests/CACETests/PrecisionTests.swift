@@ -1,0 +1,86 @@
+import Foundation
+import XCTest
+@testable import CACE
+
+/// `precision = .single` (feature arithmetic in Float, geometry and sums in Double) against
+/// double, and the vector sin/cos the edge batches use.
+final class PrecisionTests: XCTestCase {
+    /// Models without message passing, with every radial basis and cutoff.
+    static let variants: [(String, SyntheticModel)] = {
+        var plain = SyntheticModel()
+        plain.zs = [1, 8]; plain.maxL = 3; plain.embedReceiver = true
+        var gaussian = SyntheticModel()
+        gaussian.zs = [14]; gaussian.radial = "gaussian"; gaussian.cutoffFunction = "cosine"; gaussian.seed = 2
+        var decay = SyntheticModel()
+        decay.zs = [13, 28, 29]; decay.radial = "exponential_decay"; decay.cutoffFunction = "mollifier"
+        decay.directed = false; decay.maxL = 4; decay.maxNu = 4; decay.seed = 3
+        var ewald = SyntheticModel()
+        ewald.zs = [1, 8]; ewald.ewald = true; ewald.seed = 4
+        return [("Bessel", plain), ("Gaussian + cosine", gaussian), ("exponential decay + mollifier, L 4", decay),
+                ("Ewald", ewald)]
+    }()
+
+    func compare(_ model: CACEModel, _ structure: Structure, _ name: String, threads: Int = 1) throws {
+        let double = Evaluator(model: model)
+        let single = Evaluator(model: model)
+        single.precision = .single
+        single.threadCount = threads
+        let a = try double.evaluate(structure), b = try single.evaluate(structure)
+        XCTAssertEqual(b.energy, a.energy, accuracy: 1e-5 * max(1, abs(a.energy)), name)
+        let forceError = relativeError(b.forces, a.forces)
+        XCTAssertLessThanOrEqual(forceError, 1e-4, name)
+        XCTAssertGreaterThan(forceError, 0, "\(name): single precision gave the double answer bit for bit")
+        XCTAssertLessThanOrEqual(relativeError(b.virial, a.virial), 1e-4, name)
+    }
+
+    func testSingleMatchesDoubleOnSyntheticModels() throws {
+        for (name, spec) in Self.variants {
+            let model = try spec.model()
+            try compare(model, rattledCrystal(species: spec.zs, repeats: 2), "\(name), crystal")
+            try compare(model, cluster(species: spec.zs), "\(name), cluster")
+            try compare(model, rattledCrystal(species: spec.zs, repeats: 2), "\(name), 3 threads", threads: 3)
+        }
+    }
+
+    func testSingleMatchesDoubleOnWaterModels() throws {
+        let root = try requireReference()
+        for name in ["water_sr", "water_trained"] {
+            let model = try CACEModel(contentsOf: root.appendingPathComponent("\(name)/model.safetensors").path)
+            for frame in ["liquid64_frame0", "liquid64_triclinic"] {
+                let structure = try ExtendedXYZ.read(contentsOf: root.appendingPathComponent("\(name)/\(frame).xyz").path)[0]
+                try compare(model, structure, "\(name) \(frame)")
+            }
+        }
+    }
+
+    func testSingleIsRefusedForMessagePassing() throws {
+        var spec = SyntheticModel()
+        spec.zs = [14]; spec.layers = 1; spec.messageTypes = ["Ar"]
+        let evaluator = Evaluator(model: try spec.model())
+        evaluator.precision = .single
+        XCTAssertThrowsError(try evaluator.evaluate(rattledCrystal(species: [14], repeats: 1))) { error in
+            XCTAssertTrue("\(error)".contains("precision single is available for models without message passing"), "\(error)")
+        }
+    }
+
+    func testVectorSinCosMatchesTheLibrary() {
+        var worstDouble = 0.0, worstFloat = 0.0
+        var x = -60.0
+        while x < 60 {
+            let v = SIMD4<Double>(x, x + 0.0137, x + 0.731, x + 1.5707963267948966)
+            let (s, c) = Double.sinCos(v)
+            for lane in 0..<4 {
+                worstDouble = max(worstDouble, abs(s[lane] - sin(v[lane])), abs(c[lane] - cos(v[lane])))
+            }
+            let f = SIMD8<Float>(lowHalf: SIMD4<Float>(v), highHalf: SIMD4<Float>(v + 0.25))
+            let (sf, cf) = Float.sinCos(f)
+            for lane in 0..<8 {
+                worstFloat = max(worstFloat, abs(Double(sf[lane]) - sin(Double(f[lane]))),
+                                 abs(Double(cf[lane]) - cos(Double(f[lane]))))
+            }
+            x += 0.0371
+        }
+        XCTAssertLessThan(worstDouble, 4e-16)
+        XCTAssertLessThan(worstFloat, 3e-7)
+    }
+}
