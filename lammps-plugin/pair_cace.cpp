@@ -74,6 +74,7 @@ PairCACE::PairCACE(LAMMPS *lmp) : Pair(lmp)
 
   model = nullptr;
   nthreads = 1;
+  single_precision = 0;
   include_e0 = 1;    // like cace evaluate: the model file's E0s, if it has any, are part of the energy
   cutoff = 0.0;
   species = nullptr;
@@ -202,7 +203,7 @@ void PairCACE::allocate()
 }
 
 /* ----------------------------------------------------------------------
-   global settings: pair_style cace [threads N] [e0 yes|no]
+   global settings: pair_style cace [threads N] [precision double|single] [e0 yes|no]
 ------------------------------------------------------------------------- */
 
 void PairCACE::settings(int narg, char **arg)
@@ -216,16 +217,28 @@ void PairCACE::settings(int narg, char **arg)
       nthreads = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
       if (nthreads < 1) error->all(FLERR, "pair_style cace threads must be >= 1, got {}", nthreads);
       iarg += 2;
+    } else if (strcmp(arg[iarg], "precision") == 0) {
+      if (iarg + 2 > narg) utils::missing_cmd_args(FLERR, "pair_style cace precision", error);
+      if (strcmp(arg[iarg + 1], "double") == 0)
+        single_precision = 0;
+      else if (strcmp(arg[iarg + 1], "single") == 0)
+        single_precision = 1;
+      else
+        error->all(FLERR, "pair_style cace precision must be 'double' or 'single', got '{}'",
+                   arg[iarg + 1]);
+      iarg += 2;
     } else if (strcmp(arg[iarg], "e0") == 0) {
       if (iarg + 2 > narg) utils::missing_cmd_args(FLERR, "pair_style cace e0", error);
       include_e0 = utils::logical(FLERR, arg[iarg + 1], false, lmp);
       iarg += 2;
     } else {
-      error->all(FLERR, "Unknown pair_style cace keyword '{}' (known: threads N, e0 yes|no)",
+      error->all(FLERR,
+                 "Unknown pair_style cace keyword '{}' (known: threads N, precision double|single, "
+                 "e0 yes|no)",
                  arg[iarg]);
     }
   }
-  if (model) apply_threads();    // pair_style re-issued after pair_coeff
+  if (model) apply_settings();    // pair_style re-issued after pair_coeff
 }
 
 /* ----------------------------------------------------------------------
@@ -259,7 +272,7 @@ void PairCACE::coeff(int narg, char **arg)
   cace_model_free(model);
   model = loaded;
   cutoff = cace_model_cutoff(model);
-  apply_threads();
+  apply_settings();
 
   std::string names;
   const int nel = cace_model_num_elements(model);
@@ -287,9 +300,10 @@ void PairCACE::coeff(int narg, char **arg)
   if (comm->me == 0)
     utils::logmesg(lmp,
                    "CACE model: elements {}, cutoff {} A, {} message-passing layer(s), "
-                   "long range {}, {} thread(s)\n",
+                   "long range {}, {} thread(s), {} precision\n",
                    names, cutoff, cace_model_num_message_passing(model),
-                   cace_model_has_long_range(model) ? "yes" : "no", nthreads);
+                   cace_model_has_long_range(model) ? "yes" : "no", nthreads,
+                   single_precision ? "single" : "double");
 }
 
 /* ----------------------------------------------------------------------
@@ -400,9 +414,11 @@ void PairCACE::check_units()
     error->all(FLERR, "pair_style cace requires 'units metal'");
 }
 
-void PairCACE::apply_threads()
+void PairCACE::apply_settings()
 {
   char err[ERRLEN] = "";
   if (cace_model_set_threads(model, nthreads, err, sizeof(err)) != CACE_OK)
     error->all(FLERR, "pair_style cace threads {}: {}", nthreads, err);
+  if (cace_model_set_precision(model, single_precision, err, sizeof(err)) != CACE_OK)
+    error->all(FLERR, "pair_style cace precision single: {}", err);
 }

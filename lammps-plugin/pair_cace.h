@@ -40,7 +40,8 @@ class PairCACE : public Pair {
 
  protected:
   cace_model *model;
-  int nthreads;      // worker threads inside one library call
+  int nthreads;            // worker threads inside one library call
+  int single_precision;    // 1: features in single precision (forces and sums stay double)
   int include_e0;    // add the model file's per-element reference energies
   double cutoff;
 
@@ -55,7 +56,7 @@ class PairCACE : public Pair {
 
   virtual void allocate();
   void check_units();
-  void apply_threads();
+  void apply_settings();
 };
 
 }    // namespace LAMMPS_NS

@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-#define CACE_ABI_VERSION 1
+#define CACE_ABI_VERSION 2
 
 typedef enum {
   CACE_OK = 0,
@@ -87,6 +87,10 @@ int cace_model_has_long_range(const cace_model *model);
 int cace_model_exchange_width(const cace_model *model);
 /* Worker threads used inside one call (default 1). */
 int cace_model_set_threads(cace_model *model, int threads, char *err, size_t err_len);
+/* Precision of the feature arithmetic: 0 = double (default), 1 = single (Float features;
+ * positions, forces, virials and energy sums stay double). Single needs a model without
+ * message passing; otherwise CACE_ERR_ARGUMENT with a message. */
+int cace_model_set_precision(cace_model *model, int single, char *err, size_t err_len);
 
 int cace_compute(cace_model *model, const cace_system *system, const cace_host *host,
                  cace_result *result, char *err, size_t err_len);

@@ -114,6 +114,25 @@ public func caceModelSetThreads(_ model: OpaquePointer?, _ threads: Int32, _ err
     return Int32(CACE_OK.rawValue)
 }
 
+@_cdecl("cace_model_set_precision")
+public func caceModelSetPrecision(_ model: OpaquePointer?, _ single: Int32, _ err: UnsafeMutablePointer<CChar>?,
+                                  _ errLength: Int) -> Int32 {
+    guard let h = handle(model) else {
+        writeMessage("cace_model_set_precision: model is NULL", err, errLength)
+        return Int32(CACE_ERR_ARGUMENT.rawValue)
+    }
+    guard single == 0 || single == 1 else {
+        writeMessage("precision flag \(single) must be 0 (double) or 1 (single)", err, errLength)
+        return Int32(CACE_ERR_ARGUMENT.rawValue)
+    }
+    if single == 1, h.evaluator.model.messagePassingCount > 0 {
+        writeMessage(Evaluator.singlePrecisionUnavailable(h.evaluator.model), err, errLength)
+        return Int32(CACE_ERR_ARGUMENT.rawValue)
+    }
+    h.evaluator.precision = single == 1 ? .single : .double
+    return Int32(CACE_OK.rawValue)
+}
+
 /// Forwards the core's collective operations to the host's callbacks.
 struct HostCommunicator: DomainCommunicator {
     let host: cace_host?

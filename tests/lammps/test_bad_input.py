@@ -62,6 +62,9 @@ def _cases(ctx, wd):
         ("no_atom_ids", no_ids, "requires atom IDs"),
         ("unknown_keyword", deck(pair_style="fast yes"), "Unknown pair_style cace keyword"),
         ("zero_threads", deck(pair_style="threads 0"), "threads must be >= 1"),
+        ("bad_precision", deck(pair_style="precision half"), "precision must be 'double' or 'single'"),
+        ("single_with_message_passing", deck(pair_style="precision single"),
+         "precision single is available for models without message passing"),
         ("coincident_atoms", deck(data="coincident.data"), "CACE evaluation failed"),
     ]
 

@@ -174,5 +174,28 @@ def test_e0_keyword(ctx):
     c.done()
 
 
-TESTS = [test_nofdotr, test_hybrid_overlay_null, test_hybrid_overlay_null_open, test_types_sharing_an_element,
+def test_precision_single(ctx):
+    """precision single (models without message passing) gives forces within 1e-4 of double,
+    on 1 and 2 ranks, and is not bit-identical to double (pair_cace.rst)."""
+    wd = ctx.workdir("precision")
+    model = ctx.synthetic("sr")
+    s = synthetic_crystal()
+    elements = write_data(wd / "s.data", s)
+    runs = {k: evaluate(wd, k, preamble("s.data", model, elements, pair_args=args), nprocs=n)
+            for k, args, n in [("double", "precision double", 1), ("single", "precision single", 1),
+                               ("single_np2", "precision single threads 2", 2)]}
+    (rd, fd), (rs, fs) = runs["double"], runs["single"]
+    scale = np.abs(forces_of(fd)).max()
+    c = Checks()
+    c.close("energy, single vs double", rs["pe"], rd["pe"], 1e-5)
+    c.close("forces, single vs double", forces_of(fs), forces_of(fd), 0.0, 1e-4 * scale)
+    c.close("virial, single vs double", virial_of(rs), virial_of(rd), 1e-4, 1e-4 * np.abs(virial_of(rd)).max())
+    c.close("forces, single on 2 ranks x 2 threads vs 1 rank", forces_of(runs["single_np2"][1]), forces_of(fs),
+            0.0, 1e-4 * scale)
+    if np.array_equal(forces_of(fs), forces_of(fd)):
+        c.problems.append("precision single gave the double-precision forces bit for bit: the keyword had no effect")
+    c.done()
+
+
+TESTS = [test_precision_single, test_nofdotr, test_hybrid_overlay_null, test_hybrid_overlay_null_open, test_types_sharing_an_element,
          test_delete_atoms, test_delete_atoms_open, test_e0_keyword]
