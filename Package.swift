@@ -1,5 +1,12 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
+
+// The inference core is compiled for the build machine's CPU (so x86 gets AVX2/AVX-512 vectors
+// where it has them), like -march=native. CACE_TARGET_CPU=generic builds for the baseline of
+// the architecture (portable binaries); any other value names an LLVM CPU (e.g. haswell).
+let targetCPU = ProcessInfo.processInfo.environment["CACE_TARGET_CPU"] ?? "native"
+let cpuSettings: [SwiftSetting] = targetCPU == "generic" ? [] : [.unsafeFlags(["-target-cpu", targetCPU])]
 
 let package = Package(
     name: "pair-cace",
@@ -14,7 +21,7 @@ let package = Package(
     ],
     targets: [
         // MARK: - Inference core (no Foundation: the plugin links it with -static-stdlib)
-        .target(name: "CACE"),
+        .target(name: "CACE", swiftSettings: cpuSettings),
 
         // MARK: - C ABI
         .systemLibrary(name: "CCACE", path: "CInterop/include"),

@@ -72,12 +72,8 @@ struct DenseNetwork<T: FeatureScalar>: Sendable {
                 } else {
                     for o in 0..<nOut { z[o] = 0 }
                 }
-                let base = w.baseAddress.unsafelyUnwrapped
-                for i in 0..<layer.inputs {
-                    let xi = input[i]
-                    if xi == 0 { continue }
-                    addScaled(nOut, xi, base + i * nOut, into: z)
-                }
+                addCombination(nOut, rows: layer.inputs, input, cStride: 1, w.baseAddress.unsafelyUnwrapped,
+                               xStride: nOut, into: z)
             }
             switch layer.activation {
             case .identity:
@@ -114,12 +110,8 @@ struct DenseNetwork<T: FeatureScalar>: Sendable {
             let target = index == 0 ? inputBar : nextBar
             if index != 0 { for i in 0..<layer.inputs { target[i] = 0 } }
             layer.weight.withUnsafeBufferPointer { w in
-                let base = w.baseAddress.unsafelyUnwrapped
-                for o in 0..<layer.outputs {
-                    let g = bar[o]
-                    if g == 0 { continue }
-                    addScaled(layer.inputs, g, base + o * layer.inputs, into: target)
-                }
+                addCombination(layer.inputs, rows: layer.outputs, bar, cStride: 1, w.baseAddress.unsafelyUnwrapped,
+                               xStride: layer.inputs, into: target)
             }
             swap(&bar, &nextBar)
         }

@@ -79,10 +79,9 @@ struct FeatureKernels<T: FeatureScalar>: Sendable {
             let v = buffer.baseAddress.unsafelyUnwrapped + zr * nz * nl * nr * mc
             for z in 0..<nz {
                 for (l, group) in angular.groups.enumerated() {
-                    for n in 0..<nr {
-                        let row = v + ((z * nl + l) * nr + n) * mc
-                        let pzn = p + (z * nr + n) * nk
-                        for k in group where pzn[k] != 0 { addScaled(mc, pzn[k], row, into: a + k * mc) }
+                    let rows = v + (z * nl + l) * nr * mc
+                    for k in group {
+                        addCombination(mc, rows: nr, p + z * nr * nk + k, cStride: nk, rows, xStride: mc, into: a + k * mc)
                     }
                 }
             }
@@ -97,9 +96,9 @@ struct FeatureKernels<T: FeatureScalar>: Sendable {
             let v = buffer.baseAddress.unsafelyUnwrapped + zr * nz * nl * nr * mc
             for z in 0..<nz {
                 for (l, group) in angular.groups.enumerated() {
-                    for n in 0..<nr {
-                        let row = v + ((z * nl + l) * nr + n) * mc
-                        for k in group { pBar[(z * nr + n) * nk + k] = dot(mc, row, aBar + k * mc) }
+                    let rows = v + (z * nl + l) * nr * mc
+                    for k in group {
+                        dots(mc, rows: nr, rows, xStride: mc, aBar + k * mc, into: pBar + z * nr * nk + k, outStride: nk)
                     }
                 }
             }

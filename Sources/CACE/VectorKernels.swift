@@ -102,3 +102,55 @@ func addScaledProduct<T: FeatureScalar>(_ count: Int, _ a: T, _ x: UnsafePointer
     }
     while i < count { y[i] += a * x[i] * u[i] * v[i] * w[i]; i += 1 }
 }
+
+/// y[i] += sum_r c[r * cStride] * x[r * xStride + i] for i < count, r < rows: a matrix-vector
+/// product that keeps each vector of y in a register while it runs over the rows.
+@inline(__always)
+func addCombination<T: FeatureScalar>(_ count: Int, rows: Int, _ c: UnsafePointer<T>, cStride: Int,
+                                      _ x: UnsafePointer<T>, xStride: Int, into y: UnsafeMutablePointer<T>) {
+    let width = T.Lanes.scalarCount
+    var i = 0
+    while i + width <= count {
+        var acc = load(y + i)
+        for r in 0..<rows { acc += T.Lanes(repeating: c[r * cStride]) * load(x + r * xStride + i) }
+        UnsafeMutableRawPointer(y + i).storeBytes(of: acc, as: T.Lanes.self)
+        i += width
+    }
+    while i < count {
+        var s = y[i]
+        for r in 0..<rows { s += c[r * cStride] * x[r * xStride + i] }
+        y[i] = s
+        i += 1
+    }
+}
+
+/// out[r * outStride] = sum_i x[r * xStride + i] * v[i] for r < rows: four rows at a time,
+/// so that each vector of v is loaded once per four rows.
+@inline(__always)
+func dots<T: FeatureScalar>(_ count: Int, rows: Int, _ x: UnsafePointer<T>, xStride: Int, _ v: UnsafePointer<T>,
+                            into out: UnsafeMutablePointer<T>, outStride: Int) {
+    let width = T.Lanes.scalarCount
+    var r = 0
+    while r + 4 <= rows {
+        let x0 = x + r * xStride, x1 = x0 + xStride, x2 = x1 + xStride, x3 = x2 + xStride
+        var a0 = T.Lanes(), a1 = T.Lanes(), a2 = T.Lanes(), a3 = T.Lanes()
+        var i = 0
+        while i + width <= count {
+            let vv = load(v + i)
+            a0 += load(x0 + i) * vv; a1 += load(x1 + i) * vv; a2 += load(x2 + i) * vv; a3 += load(x3 + i) * vv
+            i += width
+        }
+        var s = (a0.sum(), a1.sum(), a2.sum(), a3.sum())
+        while i < count {
+            s.0 += x0[i] * v[i]; s.1 += x1[i] * v[i]; s.2 += x2[i] * v[i]; s.3 += x3[i] * v[i]
+            i += 1
+        }
+        out[r * outStride] = s.0; out[(r + 1) * outStride] = s.1
+        out[(r + 2) * outStride] = s.2; out[(r + 3) * outStride] = s.3
+        r += 4
+    }
+    while r < rows {
+        out[r * outStride] = dot(count, x + r * xStride, v)
+        r += 1
+    }
+}
