@@ -2,8 +2,9 @@
 """Replicates a periodic reference structure (extended XYZ from ../shared/reference) into
 larger boxes, written as extended XYZ (for `cace benchmark`) and LAMMPS data files.
 
-usage: make_structures.py SOURCE.xyz OUTDIR N1 [N2 ...]   (Ni = replicas per direction)
-Only orthorhombic sources are replicated (the water boxes are cubic)."""
+usage: make_structures.py SOURCE.xyz OUTDIR R1 [R2 ...]
+Ri = replicas per direction, N (N x N x N) or AxBxC; files are named SOURCE_xRi.
+Only orthorhombic sources are replicated (the reference boxes are cubic)."""
 import re
 import sys
 from pathlib import Path
@@ -22,21 +23,22 @@ def read_xyz(path):
 
 
 def main():
-    source, outdir, reps = sys.argv[1], Path(sys.argv[2]), [int(r) for r in sys.argv[3:]]
+    source, outdir, reps = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
     (lx, ly, lz), atoms = read_xyz(source)
     elements = sorted({s for s, _ in atoms}, key=lambda s: list(MASSES).index(s))
     outdir.mkdir(parents=True, exist_ok=True)
     for r in reps:
+        na, nb, nc = [int(n) for n in r.split("x")] if "x" in r else [int(r)] * 3
         rows = [(s, [x[0] + i * lx, x[1] + j * ly, x[2] + k * lz])
-                for i in range(r) for j in range(r) for k in range(r) for s, x in atoms]
+                for i in range(na) for j in range(nb) for k in range(nc) for s, x in atoms]
         stem = outdir / f"{Path(source).stem}_x{r}"
-        box = (lx * r, ly * r, lz * r)
+        box = (lx * na, ly * nb, lz * nc)
         with open(f"{stem}.xyz", "w") as f:
             f.write(f"{len(rows)}\nLattice=\"{box[0]} 0 0 0 {box[1]} 0 0 0 {box[2]}\" "
                     "Properties=species:S:1:pos:R:3 pbc=\"T T T\"\n")
             f.writelines(f"{s} {x[0]:.10f} {x[1]:.10f} {x[2]:.10f}\n" for s, x in rows)
         with open(f"{stem}.data", "w") as f:
-            f.write(f"# {source} replicated {r}x{r}x{r}; types: {' '.join(elements)}\n\n")
+            f.write(f"# {source} replicated {na}x{nb}x{nc}; types: {' '.join(elements)}\n\n")
             f.write(f"{len(rows)} atoms\n{len(elements)} atom types\n\n")
             f.write(f"0 {box[0]} xlo xhi\n0 {box[1]} ylo yhi\n0 {box[2]} zlo zhi\n\nMasses\n\n")
             f.writelines(f"{t + 1} {MASSES[e]}\n" for t, e in enumerate(elements))

@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Runs every speed comparison of BENCHMARKS.md in one go and writes the table.
+
+usage: bench.py ROOT OUTDIR TABLE.md [--quick]     (called by examples/bench/run.sh)
+Structures come from ../shared/reference; with CACE_UPSTREAM=<upstream checkout> upstream CACE is
+timed on the same structures in the same run (otherwise its figures are quoted from
+../shared/notes/upstream-speed.md). --quick skips the 98304-atom and message-passing runs.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT, OUT, TABLE = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+QUICK = "--quick" in sys.argv
+REF = ROOT.parent / "shared" / "reference"
+CACE = ROOT / ".build" / "release" / "cace"
+LMP, PLUGIN = ROOT / "build" / "lmp", ROOT / "build" / "caceplugin.so"
+# Upstream float32, one thread, this machine (../shared/notes/upstream-speed.md), us/atom/evaluation.
+UPSTREAM_NOTES = {("sr_ef", 192): 1118, ("sr_ef", 1536): 1182, ("full", 192): 1190, ("full", 1536): 1623,
+                  ("full", 6144): 3838}
+rows, upstream = [], {}
+
+
+def structures(source, reps):
+    subprocess.run([sys.executable, str(ROOT / "examples/bench/make_structures.py"), str(source), str(OUT), *reps],
+                   check=True, stdout=subprocess.DEVNULL)
+    return {r: OUT / f"{Path(source).stem}_x{r}" for r in reps}
+
+
+def add(model, atoms, tool, precision, layout, us, rss=None):
+    rows.append(dict(model=model, atoms=atoms, tool=tool, precision=precision, layout=layout, us=us, rss=rss))
+    print(f"  {model:34s} {atoms:6d} {tool:15s} {precision:6s} {layout:6s} {us:9.1f} us/atom"
+          + (f"  {rss:.0f} MB" if rss else ""), flush=True)
+
+
+def cli(model, stem, threads=1, precision="double", repeat=3):
+    out = subprocess.run([str(CACE), "benchmark", str(REF / model / "model.safetensors"), f"{stem}.xyz",
+                          "--threads", str(threads), "--precision", precision, "--repeat", str(repeat),
+                          "--format", "json"], check=True, capture_output=True, text=True).stdout
+    j = json.loads(out)
+    add(model, j["atoms"], "cace benchmark", precision, f"{threads}x1", j["us_per_atom"], j["peak_rss_mb"])
+    return j
+
+
+def lammps(model, stem, ranks=1, precision="double", steps=20):
+    data = Path(f"{stem}.data")
+    elements = re.search(r"types: (.*)", data.read_text().splitlines()[0]).group(1)
+    atoms = int(re.search(r"^(\d+) atoms", data.read_text(), re.M).group(1))
+    log = OUT / f"log.{model}.{data.stem}.np{ranks}.{precision}"
+    # every rank reports its own peak RSS (GNU time's %M, KB) on stderr
+    cmd = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", str(ranks), "/usr/bin/time", "-f",
+           "PEAK_RSS_KB %M", str(LMP), "-in", str(ROOT / "examples/bench/in.bench"), "-var", "plugin", str(PLUGIN),
+           "-var", "data", str(data), "-var", "model", str(REF / model / "model.safetensors"), "-var", "elements",
+           elements, "-var", "precision", precision, "-var", "steps", str(steps), "-log", str(log), "-screen", "none"]
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    if run.returncode != 0:
+        sys.exit(f"LAMMPS failed ({' '.join(cmd)}):\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
+    rate = float(re.findall(r"Performance:.*?([\d.]+) timesteps/s", log.read_text())[-1])
+    rss = max(int(v) for v in re.findall(r"PEAK_RSS_KB (\d+)", run.stderr)) / 1024
+    add(model, atoms, "LAMMPS run", precision, f"1x{ranks}", 1e6 / (rate * atoms), rss)
+
+
+def time_upstream(stems):
+    checkout = os.environ.get("CACE_UPSTREAM")
+    if not checkout:
+        print("  upstream: CACE_UPSTREAM not set, quoting ../shared/notes/upstream-speed.md")
+        return
+    env = dict(os.environ, PYTHONPATH=checkout + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, str(ROOT / "examples/bench/upstream_time.py"),
+                          str(Path(checkout) / "benchmark/best_model.pth"), *[f"{s}.xyz" for s in stems]],
+                         check=True, capture_output=True, text=True, env=env).stdout
+    for line in out.splitlines():
+        j = json.loads(line)
+        upstream[(j["variant"], j["atoms"])] = j["us_per_atom"]
+        name = "water_sr (upstream sr_ef)" if j["variant"] == "sr_ef" else "water_trained (upstream full)"
+        add(name, j["atoms"], "upstream PyTorch", "float32", "1x1", j["us_per_atom"])
+
+
+def main():
+    start = time.time()
+    water = structures(REF / "water_sr/liquid64_frame0.xyz", ["1", "2", "4x4x2", "4", "8"])
+    print("water, short range (water_sr)")
+    for r in ["1", "2", "4", "8"][: 3 if QUICK else 4]:
+        cli("water_sr", water[r])
+        cli("water_sr", water[r], precision="single")
+    cli("water_sr", water["2"], threads=2)
+    cli("water_sr", water["2"], threads=2, precision="single")
+    for r in ["1", "2"]:
+        for ranks in (1, 2):
+            lammps("water_sr", water[r], ranks)
+        lammps("water_sr", water[r], 1, "single")
+    if not QUICK:
+        lammps("water_sr", water["8"], 1, steps=10)
+    print("water with its long-range term (water_trained)")
+    for r in ["1", "2", "4x4x2"]:
+        cli("water_trained", water[r])
+        cli("water_trained", water[r], precision="single")
+    cli("water_trained", water["2"], threads=2)
+    for ranks in (1, 2):
+        lammps("water_trained", water["2"], ranks)
+    if not QUICK:
+        print("message-passing reference models (alloy_bulk replicated 3x3x3)")
+        for model in ["rand_2el_l3_nu4_mp1_MAr_expdecay_mollifier", "rand_3el_l3_nu3_mp1_MArBchi",
+                      "rand_3el_l2_nu4_mp2_Bchi_gauss_cos"]:
+            stem = structures(REF / model / "alloy_bulk.xyz", ["3"])["3"]
+            cli(model, stem)
+            for ranks in (1, 2):
+                lammps(model, stem, ranks)
+    print("upstream CACE")
+    time_upstream([water["1"], water["2"], water["4x4x2"]])
+    write_table(time.time() - start)
+
+
+def write_table(seconds):
+    up = {k: upstream.get(k, v) for k, v in UPSTREAM_NOTES.items()} | upstream
+    source = "timed in this run" if upstream else "quoted from ../shared/notes/upstream-speed.md"
+    load = open("/proc/loadavg").read().split()[:3]
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    lines = [f"Machine: {os.cpu_count()} cores, {cpu}; load average at the end: {' '.join(load)}; "
+             f"{seconds / 60:.1f} min. Upstream figures {source}.", "",
+             "| model | atoms | tool | precision | threads x ranks | us/atom/step | vs upstream | peak RSS MB |",
+             "|---|---:|---|---|---|---:|---:|---:|"]
+    for r in rows:
+        variant = "sr_ef" if r["model"] == "water_sr" else "full" if r["model"] == "water_trained" else None
+        base = up.get((variant, r["atoms"])) if r["tool"] != "upstream PyTorch" else None
+        speedup = f"{base / r['us']:.1f}x" if base and r["layout"] == "1x1" else ""
+        rss = f"{r['rss']:.0f}" if r["rss"] else ""
+        lines.append(f"| {r['model']} | {r['atoms']} | {r['tool']} | {r['precision']} | {r['layout']} | "
+                     f"{r['us']:.1f} | {speedup} | {rss} |")
+    lines += ["", "Ratios from the rows above:"]
+
+    def us(model, atoms, tool="cace benchmark", precision="double", layout="1x1"):
+        return next((r["us"] for r in rows if (r["model"], r["atoms"], r["tool"], r["precision"], r["layout"])
+                     == (model, atoms, tool, precision, layout)), None)
+
+    for model in ("water_sr", "water_trained"):
+        for atoms in (192, 1536, 6144, 12288, 98304):
+            d, s = us(model, atoms), us(model, atoms, precision="single")
+            if d and s:
+                lines.append(f"- {model}, {atoms} atoms: single precision {d / s:.2f}x faster than double")
+    sr = [us("water_sr", n) for n in (192, 1536, 12288, 98304) if us("water_sr", n)]
+    if sr:
+        lines.append(f"- water_sr cost per atom from 192 to {[192, 1536, 12288, 98304][len(sr) - 1]} atoms: "
+                     f"max/min = {max(sr) / min(sr):.2f}")
+    for model in ("water_sr", "water_trained"):
+        one, two = us(model, 1536), us(model, 1536, layout="2x1")
+        if one and two:
+            lines.append(f"- {model}, 1536 atoms: 2 threads {one / two:.2f}x faster than 1")
+        one, two = us(model, 1536, "LAMMPS run"), us(model, 1536, "LAMMPS run", layout="1x2")
+        if one and two:
+            lines.append(f"- {model}, 1536 atoms in LAMMPS: 2 MPI ranks {one / two:.2f}x faster than 1")
+    TABLE.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
