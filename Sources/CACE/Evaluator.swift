@@ -136,7 +136,6 @@ final class EvaluatorScratch {
         return threadScratch
     }
 
-    let atom = ScratchBuffer()        // per-atom work of the atom-by-atom path
     let edges = ScratchBuffer()       // per-edge arrays
     let edgeIndex = IndexBuffer()     // senders and receivers of edges
     let features = ScratchBuffer()    // per-atom feature arrays of every layer
