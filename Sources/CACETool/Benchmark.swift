@@ -65,7 +65,7 @@ struct Benchmark: ParsableCommand {
                 print("{\"atoms\": \(frame.count), \"us_per_atom\": \(perAtom), \"seconds_median\": \(median), "
                       + "\"threads\": \(threads), \"precision\": \"\(precision.rawValue)\", \"repeat\": \(repetitions), "
                       + "\"peak_rss_mb\": \(peakMB), \"edges_per_atom\": \(edgesPerAtom), "
-                      + "\"mflop_per_atom\": \(operations / 1e6), \"gflops\": \(gflops), \"stages_us_per_atom\": {\(stageJSON)}}")
+                      + "\"mflop_per_atom\": \(operations / 1e6), \"gflops\": \(gflops), \"stages\": {\(stageJSON)}, \"stage_unit\": \"us_per_atom\"}")
             } else {
                 print("atoms \(frame.count)  threads \(threads)  precision \(precision.rawValue)  median \(String(format: "%.4f", median)) s  "
                       + "\(String(format: "%.1f", perAtom)) us/atom/evaluation  peak RSS \(String(format: "%.0f", peakMB)) MB")

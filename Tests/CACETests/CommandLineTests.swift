@@ -87,6 +87,10 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(benchmark.status, 0, benchmark.err)
         let report = try JSONSerialization.jsonObject(with: Data(benchmark.out.utf8)) as! [String: Any]
         XCTAssertEqual(report["precision"] as? String, "single")
+        for key in ["atoms", "us_per_atom", "threads", "peak_rss_mb"] { XCTAssertNotNil(report[key] as? NSNumber, key) }
+        let stages = try XCTUnwrap(report["stages"] as? [String: Double])
+        XCTAssertEqual(Set(stages.keys), ["edges_and_A", "symmetrizer", "message_passing", "readout", "backward",
+                                         "long_range", "neighbours_and_setup"])
 
         spec.layers = 1; spec.messageTypes = ["M"]
         let mpPath = try temporaryFile("mp.safetensors", spec.fileBytes())
