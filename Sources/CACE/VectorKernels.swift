@@ -104,24 +104,49 @@ func addScaledProduct<T: FeatureScalar>(_ count: Int, _ a: T, _ x: UnsafePointer
 }
 
 /// y[i] += sum_r c[r * cStride] * x[r * xStride + i] for i < count, r < rows: a matrix-vector
-/// product that keeps each vector of y in a register while it runs over the rows.
+/// product that keeps four vectors of y in registers while it runs over the rows (four
+/// independent sums, so the adds do not wait on each other).
 @inline(__always)
 func addCombination<T: FeatureScalar>(_ count: Int, rows: Int, _ c: UnsafePointer<T>, cStride: Int,
                                       _ x: UnsafePointer<T>, xStride: Int, into y: UnsafeMutablePointer<T>) {
     let width = T.Lanes.scalarCount
     var i = 0
+    while i + 4 * width <= count {
+        var a0 = load(y + i), a1 = load(y + i + width), a2 = load(y + i + 2 * width), a3 = load(y + i + 3 * width)
+        var cr = c, xr = x + i
+        for _ in 0..<rows {
+            let s = T.Lanes(repeating: cr.pointee)
+            a0 += s * load(xr); a1 += s * load(xr + width); a2 += s * load(xr + 2 * width); a3 += s * load(xr + 3 * width)
+            cr += cStride; xr += xStride
+        }
+        store(a0, y + i); store(a1, y + i + width); store(a2, y + i + 2 * width); store(a3, y + i + 3 * width)
+        i += 4 * width
+    }
     while i + width <= count {
         var acc = load(y + i)
-        for r in 0..<rows { acc += T.Lanes(repeating: c[r * cStride]) * load(x + r * xStride + i) }
-        UnsafeMutableRawPointer(y + i).storeBytes(of: acc, as: T.Lanes.self)
+        var cr = c, xr = x + i
+        for _ in 0..<rows {
+            acc += T.Lanes(repeating: cr.pointee) * load(xr)
+            cr += cStride; xr += xStride
+        }
+        store(acc, y + i)
         i += width
     }
     while i < count {
-        var s = y[i]
-        for r in 0..<rows { s += c[r * cStride] * x[r * xStride + i] }
-        y[i] = s
+        var sum = y[i]
+        var cr = c, xr = x + i
+        for _ in 0..<rows {
+            sum += cr.pointee * xr.pointee
+            cr += cStride; xr += xStride
+        }
+        y[i] = sum
         i += 1
     }
+}
+
+@inline(__always)
+private func store<T: FeatureScalar>(_ v: T.Lanes, _ p: UnsafeMutablePointer<T>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: T.Lanes.self)
 }
 
 /// out[r * outStride] = sum_i x[r * xStride + i] * v[i] for r < rows: four rows at a time,

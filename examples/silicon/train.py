@@ -2,7 +2,10 @@
 """Train a small CACE model on the SW silicon data with upstream CACE (CPU, float32).
 
     PYTHONPATH=/path/to/upstream-cace python train.py [settings.json]
-    ... python train.py --init data/silicon.pth --lr 0.002 --minutes 0 20   # continue training
+    ... python train.py settings-continue.json --init data/silicon.pth   # continue training
+
+The learning rate follows ReduceLROnPlateau, or, with "lr_final" in the settings, decays
+exponentially from "lr" to "lr_final" over the time budget of both phases.
 
 Two phases with a wall-time budget each (phase 2 weighs energies more). After every epoch the
 validation energy/force RMSE is computed and the best model is saved to settings["output"];
@@ -92,10 +95,11 @@ def main():
     task = TrainingTask(model=model, losses=[], metrics=metrics, optimizer_args={"lr": cfg["lr"]},
                         scheduler_cls=torch.optim.lr_scheduler.ReduceLROnPlateau,
                         scheduler_args={"mode": "min", "factor": cfg["scheduler_factor"],
-                                        "patience": cfg["scheduler_patience"]},
+                                        "patience": 10 ** 9 if "lr_final" in cfg else cfg["scheduler_patience"]},
                         max_grad_norm=10, ema=True, ema_start=cfg["ema_start"], warmup_steps=5)
 
     best, history, t0, epoch = None, [], time.time(), 0
+    total_minutes = cfg["phase1"]["minutes"] + cfg["phase2"]["minutes"]
     for phase in ("phase1", "phase2"):
         p = cfg[phase]
         task.update_loss([GetLoss("energy", "CACE_energy", loss_fn=torch.nn.MSELoss(), loss_weight=p["energy_weight"]),
@@ -104,6 +108,10 @@ def main():
         if p["minutes"] <= 0:
             continue
         while time.time() < t_end:
+            if "lr_final" in cfg:   # exponential decay over the whole budget instead of the plateau scheduler
+                fraction = min(1.0, (time.time() - t0) / (60 * total_minutes))
+                for group in task.optimizer.param_groups:
+                    group["lr"] = cfg["lr"] * (cfg["lr_final"] / cfg["lr"]) ** fraction
             task.fit(train, valid, epochs=1, print_stride=0, checkpoint_path=None)
             epoch += 1
             current = task.ema_model.module if task.ema and task.global_step >= task.ema_start else task.model
