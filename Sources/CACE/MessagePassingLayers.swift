@@ -58,6 +58,26 @@ struct FeatureArrays {
     }
 }
 
+/// out[i] = scale * prefactor[i] * exp(-d * inverse[i]): the MessageAr decays of one edge for
+/// every (l, m, c), four at a time.
+func messageArDecays(_ count: Int, distance d: Double, scale: Double, prefactor: [Double], inverse: [Double],
+                     into out: UnsafeMutablePointer<Double>) {
+    prefactor.withUnsafeBufferPointer { p in
+        inverse.withUnsafeBufferPointer { q in
+            let p = p.baseAddress.unsafelyUnwrapped, q = q.baseAddress.unsafelyUnwrapped
+            var i = 0
+            while i + 4 <= count {
+                let pv = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD4<Double>.self)
+                let qv = UnsafeRawPointer(q + i).loadUnaligned(as: SIMD4<Double>.self)
+                let value = scale * pv * Double.exponential(-d * qv)
+                UnsafeMutableRawPointer(out + i).storeBytes(of: value, as: SIMD4<Double>.self)
+                i += 4
+            }
+            while i < count { out[i] = scale * p[i] * exp(-d * q[i]); i += 1 }
+        }
+    }
+}
+
 /// Scratch of one worker thread in the message-passing path.
 struct LayerWork {
     let index: Int
@@ -75,6 +95,8 @@ struct LayerWork {
     let hnetOutputBar: UnsafeMutablePointer<Double>
     /// Per-channel MessageAr factors: phi, decay, overlap.
     let arWork: UnsafeMutablePointer<Double>
+    /// MessageAr decays of one edge, [l][m][c], when they are not cached.
+    let decays: UnsafeMutablePointer<Double>
 
     init(model m: CACEModel, buffer: ScratchBuffer, index: Int) {
         self.index = index
@@ -83,11 +105,11 @@ struct LayerWork {
         let hnetWidth = m.layers.compactMap { $0.bchi?.network.outputs }.max() ?? 0
         let sizes = [m.elementCount * nr * nk, nr * nk * cs, m.featureCount, m.featureCount, m.heads.count,
                      m.heads.count, m.heads.count * m.readoutScratchStride, nk, 3 * (m.maxL + 1), hnetScratchCount,
-                     hnetWidth, hnetWidth, 3 * cs]
+                     hnetWidth, hnetWidth, 3 * cs, (m.maxL + 1) * m.radialBasisCount * cs]
         let parts = buffer.carve(sizes)
         (p, channelWork, x, xBar, heads, seeds, readout, yBar, powers) =
             (parts[0], parts[1], parts[2], parts[3], parts[4], parts[5], parts[6], parts[7], parts[8])
-        (hnetScratch, hnetOutput, hnetOutputBar, arWork) = (parts[9], parts[10], parts[11], parts[12])
+        (hnetScratch, hnetOutput, hnetOutputBar, arWork, decays) = (parts[9], parts[10], parts[11], parts[12], parts[13])
     }
 }
 
@@ -133,15 +155,11 @@ extension Evaluator {
             for e in edges.start[ii]..<edges.start[ii + 1] {
                 let aj = f.a(t - 1, edges.senders[e])
                 let d = edges.lengths[e], cutoff = edges.cutoff[e]
-                let cache = decayCache.map { $0 + e * lmc }
+                let decays = decayCache.map { $0 + e * lmc } ?? w.decays   // a cache keeps them for the backward pass
+                messageArDecays(lmc, distance: d, scale: m.messageNorm, prefactor: prefactor, inverse: inverse, into: decays)
                 for (l, group) in m.angular.groups.enumerated() {
                     for mm in 0..<nm {
-                        for c in 0..<cs {
-                            let pc = (l * nm + mm) * cs + c
-                            let decay = m.messageNorm * prefactor[pc] * exp(-d * inverse[pc])
-                            cache?[pc] = decay   // kept for the backward pass
-                            phi[c] = decay * cutoff
-                        }
+                        for c in 0..<cs { phi[c] = decays[(l * nm + mm) * cs + c] * cutoff }
                         for k in group {
                             addScaledProduct(cs, 1, phi, aj + (mm * nk + k) * cs, into: ai + (mm * nk + k) * cs)
                         }
@@ -207,16 +225,22 @@ extension Evaluator {
             let phi = w.arWork, decay = w.arWork + cs, overlap = w.arWork + 2 * cs
             let lmc = m.angular.groups.count * nm * cs
             for e in edges.start[ii]..<edges.start[ii + 1] {
-                let cache = decayCache.map { $0 + e * lmc }
                 let j = edges.senders[e]
                 let aj = f.a(t - 1, j), target = aBarTarget + j * f.aWidth
                 let d = edges.lengths[e], cutoff = edges.cutoff[e], dCutoff = edges.cutoffDerivative[e]
                 var dBar = 0.0
+                let decays: UnsafeMutablePointer<Double>
+                if let cache = decayCache {
+                    decays = cache + e * lmc
+                } else {
+                    decays = w.decays
+                    messageArDecays(lmc, distance: d, scale: m.messageNorm, prefactor: prefactor, inverse: inverse,
+                                    into: decays)
+                }
                 for (l, group) in m.angular.groups.enumerated() {
                     for mm in 0..<nm {
                         for c in 0..<cs {
-                            let pc = (l * nm + mm) * cs + c
-                            decay[c] = cache?[pc] ?? m.messageNorm * prefactor[pc] * exp(-d * inverse[pc])
+                            decay[c] = decays[(l * nm + mm) * cs + c]
                             phi[c] = decay[c] * cutoff
                             overlap[c] = 0
                         }

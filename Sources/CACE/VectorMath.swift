@@ -65,3 +65,38 @@ extension Float {
         return (sine, cosine)
     }
 }
+
+extension Double {
+    /// e^x of every lane: x = k ln2 + r with |r| <= ln2 / 2 (ln2 in two parts), a degree-13
+    /// Taylor polynomial for e^r, and 2^k built in the exponent bits. Within about one ulp;
+    /// arguments below -708 give e^-708 (about 3e-308) instead of a subnormal or zero.
+    @inline(__always)
+    static func exponential(_ x: SIMD4<Double>) -> SIMD4<Double> {
+        typealias V = SIMD4<Double>
+        var y = x
+        y.replace(with: V(repeating: -708), where: x .< -708)
+        y.replace(with: V(repeating: 709), where: x .> 709)
+        let magic = V(repeating: 6755399441055744.0)           // 1.5 * 2^52: round to nearest
+        let shifted = y * 1.4426950408889634074 + magic
+        let k = shifted - magic
+        let r = (y - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10
+        var p = V(repeating: 1.0 / 6227020800.0)                // 1/13!, then Horner down to 1
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        // k sits in the low bits of `shifted`; 2^k has exponent field k + 1023.
+        let kBits = unsafeBitCast(shifted, to: SIMD4<Int64>.self) &- unsafeBitCast(magic, to: SIMD4<Int64>.self)
+        let scale = unsafeBitCast((kBits &+ 1023) &<< 52, to: SIMD4<Double>.self)
+        return p * scale
+    }
+}

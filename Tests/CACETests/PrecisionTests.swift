@@ -3,7 +3,7 @@ import XCTest
 @testable import CACE
 
 /// `precision = .single` (feature arithmetic in Float, geometry and sums in Double) against
-/// double, and the vector sin/cos the edge batches use.
+/// double, and the vector sin/cos and exp of the edge and message kernels.
 final class PrecisionTests: XCTestCase {
     /// Models without message passing, with every radial basis and cutoff.
     static let variants: [(String, SyntheticModel)] = {
@@ -82,5 +82,20 @@ final class PrecisionTests: XCTestCase {
         }
         XCTAssertLessThan(worstDouble, 4e-16)
         XCTAssertLessThan(worstFloat, 3e-7)
+    }
+
+    func testVectorExponentialMatchesTheLibrary() {
+        var worst = 0.0
+        var x = -745.0
+        while x < 709 {
+            let v = SIMD4<Double>(x, x + 0.01, x + 0.3466, x + 0.6931)
+            let e = Double.exponential(v)
+            for lane in 0..<4 where v[lane] >= -708 && v[lane] <= 709 {
+                worst = max(worst, abs(e[lane] - exp(v[lane])) / exp(v[lane]))
+            }
+            if v[0] < -708 { XCTAssertEqual(e[0], exp(-708.0), accuracy: 1e-320) }
+            x += 0.173
+        }
+        XCTAssertLessThan(worst, 5e-16)
     }
 }
