@@ -1,7 +1,7 @@
 /// The edges of one atom in structure-of-arrays form, one edge per vector lane: edge
 /// features, their sums into A's per-element moments, and the way back to edge gradients
-/// all run over edges in long vector loops. Edges are grouped by sender element, each group
-/// padded to whole vectors (padding lanes have zero rho, so they add nothing).
+/// all run over edges in long vector loops (the atom-by-atom path groups an atom's edges by
+/// sender element and pads each group to whole vectors; see `Evaluator.gatherEdges`).
 struct EdgeBatchKernel<T: FeatureScalar>: Sendable {
     /// Bessel frequencies and prefactor, and the polynomial cutoff, when the model has those
     /// (the usual case); other bases are evaluated edge by edge.
@@ -9,10 +9,9 @@ struct EdgeBatchKernel<T: FeatureScalar>: Sendable {
     let radialBasis: RadialBasis
     let cutoffFunction: CutoffFunction
     let angular: AngularBasis
-    let cutoff: Double
 
-    init(radialBasis: RadialBasis, cutoffFunction: CutoffFunction, angular: AngularBasis, cutoff: Double) {
-        (self.radialBasis, self.cutoffFunction, self.angular, self.cutoff) = (radialBasis, cutoffFunction, angular, cutoff)
+    init(radialBasis: RadialBasis, cutoffFunction: CutoffFunction, angular: AngularBasis) {
+        (self.radialBasis, self.cutoffFunction, self.angular) = (radialBasis, cutoffFunction, angular)
         if case .bessel(let w, let prefactor) = radialBasis,
            case .polynomial(let rc, let p) = cutoffFunction, p == p.rounded(), p >= 1, p <= 16 {
             bessel = (w.map { T($0) }, T(prefactor), T(rc), Int(p))
@@ -23,13 +22,6 @@ struct EdgeBatchKernel<T: FeatureScalar>: Sendable {
 
     var radialCount: Int { radialBasis.count }
     static var width: Int { T.Lanes.scalarCount }
-
-    @inline(__always) static func load(_ p: UnsafePointer<T>) -> T.Lanes {
-        UnsafeRawPointer(p).loadUnaligned(as: T.Lanes.self)
-    }
-    @inline(__always) static func store(_ v: T.Lanes, _ p: UnsafeMutablePointer<T>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: T.Lanes.self)
-    }
 
     /// u^0 ... u^(count-1) of one axis into scratch rows axis * count ...
     @inline(__always) static func storePowers(_ u: T.Lanes, axis: Int, count: Int, _ scratch: UnsafeMutablePointer<T>) {
@@ -49,7 +41,7 @@ struct EdgeBatchKernel<T: FeatureScalar>: Sendable {
         typealias V = T.Lanes
         let width = Self.width, nr = radialCount, nk = angular.count, axis = angular.maxL + 1
         for first in Swift.stride(from: 0, to: count, by: width) {
-            let dv = Self.load(d + first)
+            let dv = load(d + first)
             if let (frequencies, prefactor, rc, p) = bessel {
                 // Polynomial cutoff (spec §3.6) and Bessel functions (§3.5), lane by lane.
                 let x = dv / rc
@@ -68,8 +60,8 @@ struct EdgeBatchKernel<T: FeatureScalar>: Sendable {
                     let (s, c) = T.sinCos(w * dv)
                     let value = prefactor * s * inverse
                     let derivative = prefactor * (w * c * inverse - s * inverse * inverse)
-                    Self.store(value * f, rho + n * stride + first)
-                    Self.store(derivative * f + value * df, rhoDerivative + n * stride + first)
+                    store(value * f, rho + n * stride + first)
+                    store(derivative * f + value * df, rhoDerivative + n * stride + first)
                 }
             } else {
                 for e in first..<(first + width) {
@@ -80,12 +72,12 @@ struct EdgeBatchKernel<T: FeatureScalar>: Sendable {
             }
             // Monomials of u = r / (d + 1e-9) (quirk Q1); powers of each axis in scratch.
             let s = 1 / (dv + T(1e-9))
-            for a in 0..<3 { Self.storePowers(Self.load(r + a * stride + first) * s, axis: a, count: axis, scratch) }
+            for a in 0..<3 { Self.storePowers(load(r + a * stride + first) * s, axis: a, count: axis, scratch) }
             for k in 0..<nk {
                 let (a, b, c) = angular.exponents[k]
-                let value = Self.load(scratch + a * width) * Self.load(scratch + (axis + b) * width)
-                    * Self.load(scratch + (2 * axis + c) * width)
-                Self.store(value, y + k * stride + first)
+                let value = load(scratch + a * width) * load(scratch + (axis + b) * width)
+                    * load(scratch + (2 * axis + c) * width)
+                store(value, y + k * stride + first)
             }
         }
     }
@@ -97,18 +89,18 @@ struct EdgeBatchKernel<T: FeatureScalar>: Sendable {
         typealias V = T.Lanes
         let width = Self.width, nk = angular.count, axis = angular.maxL + 1
         for first in Swift.stride(from: 0, to: count, by: width) {
-            let dv = Self.load(d + first)
+            let dv = load(d + first)
             let s = 1 / (dv + T(1e-9))
-            let rv = (Self.load(r + first), Self.load(r + stride + first), Self.load(r + 2 * stride + first))
+            let rv = (load(r + first), load(r + stride + first), load(r + 2 * stride + first))
             let u = (rv.0 * s, rv.1 * s, rv.2 * s)
             Self.storePowers(u.0, axis: 0, count: axis, scratch)
             Self.storePowers(u.1, axis: 1, count: axis, scratch)
             Self.storePowers(u.2, axis: 2, count: axis, scratch)
-            func power(_ a: Int, _ e: Int) -> V { Self.load(scratch + (a * axis + e) * width) }
+            func power(_ a: Int, _ e: Int) -> V { load(scratch + (a * axis + e) * width) }
             var gx = V(), gy = V(), gz = V()
             for k in 1..<nk {
                 let (a, b, c) = angular.exponents[k]
-                let w = Self.load(yBar + k * stride + first)
+                let w = load(yBar + k * stride + first)
                 let px = power(0, a), py = power(1, b), pz = power(2, c)
                 if a > 0 { gx += w * T(a) * power(0, a - 1) * py * pz }
                 if b > 0 { gy += w * T(b) * px * power(1, b - 1) * pz }
@@ -117,10 +109,10 @@ struct EdgeBatchKernel<T: FeatureScalar>: Sendable {
             // u = r s with s = 1 / (d + 1e-9): chain rule through r and d (spec R6).
             let dot = gx * rv.0 + gy * rv.1 + gz * rv.2
             let a = dot * s * s / dv
-            let b = Self.load(dBar + first) / dv
-            Self.store(gx * s - a * rv.0 + b * rv.0, g + first)
-            Self.store(gy * s - a * rv.1 + b * rv.1, g + stride + first)
-            Self.store(gz * s - a * rv.2 + b * rv.2, g + 2 * stride + first)
+            let b = load(dBar + first) / dv
+            store(gx * s - a * rv.0 + b * rv.0, g + first)
+            store(gy * s - a * rv.1 + b * rv.1, g + stride + first)
+            store(gz * s - a * rv.2 + b * rv.2, g + 2 * stride + first)
         }
     }
 }

@@ -34,8 +34,7 @@ struct FeatureKernels<T: FeatureScalar>: Sendable {
         symmetrizer = Symmetrizer(converting: m.symmetrizer)
         invariantMajor = m.layers.isEmpty
         fused = invariantMajor ? FeatureKernels.fusedTransform(m) : []
-        edgeBatch = EdgeBatchKernel(radialBasis: m.radialBasis, cutoffFunction: m.cutoffFunction, angular: m.angular,
-                                    cutoff: m.cutoff)
+        edgeBatch = EdgeBatchKernel(radialBasis: m.radialBasis, cutoffFunction: m.cutoffFunction, angular: m.angular)
         let order = invariantMajor ? FeatureKernels.invariantMajorOrder(m) : Array(0..<m.featureCount)
         heads = m.heads.map { head in
             (DenseNetwork(converting: head.network, inputOrder: order),

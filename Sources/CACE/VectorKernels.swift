@@ -68,8 +68,9 @@ func dot<T: FeatureScalar>(_ count: Int, _ x: UnsafePointer<T>, _ y: UnsafePoint
     return sum
 }
 
+/// One vector of T from p (any alignment).
 @inline(__always)
-private func load<T: FeatureScalar>(_ p: UnsafePointer<T>) -> T.Lanes {
+func load<T: FeatureScalar>(_ p: UnsafePointer<T>) -> T.Lanes {
     UnsafeRawPointer(p).loadUnaligned(as: T.Lanes.self)
 }
 
@@ -144,8 +145,9 @@ func addCombination<T: FeatureScalar>(_ count: Int, rows: Int, _ c: UnsafePointe
     }
 }
 
+/// Stores one vector of T at p (any alignment).
 @inline(__always)
-private func store<T: FeatureScalar>(_ v: T.Lanes, _ p: UnsafeMutablePointer<T>) {
+func store<T: FeatureScalar>(_ v: T.Lanes, _ p: UnsafeMutablePointer<T>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: T.Lanes.self)
 }
 
