@@ -37,7 +37,9 @@ def add(model, atoms, tool, precision, layout, us, rss=None):
           + (f"  {rss:.0f} MB" if rss else ""), flush=True)
 
 
-def cli(model, stem, threads=1, precision="double", repeat=3):
+def cli(model, stem, threads=1, precision="double"):
+    atoms = int(Path(f"{stem}.xyz").read_text().split("\n", 1)[0])
+    repeat = max(3, min(25, 200_000 // atoms))    # medians of about a second of work: small boxes are noisy
     out = subprocess.run([str(CACE), "benchmark", str(REF / model / "model.safetensors"), f"{stem}.xyz",
                           "--threads", str(threads), "--precision", precision, "--repeat", str(repeat),
                           "--format", "json"], check=True, capture_output=True, text=True).stdout
@@ -46,10 +48,11 @@ def cli(model, stem, threads=1, precision="double", repeat=3):
     return j
 
 
-def lammps(model, stem, ranks=1, precision="double", steps=20):
+def lammps(model, stem, ranks=1, precision="double", steps=None):
     data = Path(f"{stem}.data")
     elements = re.search(r"types: (.*)", data.read_text().splitlines()[0]).group(1)
     atoms = int(re.search(r"^(\d+) atoms", data.read_text(), re.M).group(1))
+    steps = steps or max(20, min(200, 100_000 // atoms))
     log = OUT / f"log.{model}.{data.stem}.np{ranks}.{precision}"
     # every rank reports its own peak RSS (GNU time's %M, KB) on stderr
     cmd = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", str(ranks), "/usr/bin/time", "-f",
