@@ -9,7 +9,7 @@ import Darwin
 /// The floating-point type the per-atom feature arithmetic runs in: `Double` (the default,
 /// matches upstream to round-off) or `Float` (precision single: half the memory traffic and
 /// twice the SIMD width). Geometry, forces, virials and energy sums always stay `Double`.
-protocol FeatureScalar: BinaryFloatingPoint, SIMDScalar, Sendable {
+protocol FeatureScalar: BinaryFloatingPoint, SIMDScalar, Sendable, Codable {
     /// A 256-bit vector of this scalar: what one AVX register holds.
     associatedtype Lanes: SIMD where Lanes.Scalar == Self
     static func exponential(_ x: Self) -> Self

@@ -119,7 +119,6 @@ extension Evaluator {
     /// A^0_i and B^0_i from the edges of atom i.
     func layerZeroForward(_ ii: Int, _ i: Int, _ species: UnsafePointer<Int32>, _ edges: EdgeArrays,
                           _ f: FeatureArrays, _ w: LayerWork) {
-        let m = model
         for idx in 0..<(f.nz * f.nr * f.nk) { w.p[idx] = 0 }
         for e in edges.start[ii]..<edges.start[ii + 1] {
             kernels.accumulateOuter(w.p + Int(species[edges.senders[e]]) * f.nr * f.nk, rho: edges.rho + e * f.nr,
@@ -305,7 +304,6 @@ extension Evaluator {
     /// Layer 0's adjoint from the complete A-bar^0_i to the edges of atom i (spec R3).
     func layerZeroBackward(_ ii: Int, _ i: Int, _ species: UnsafePointer<Int32>, _ edges: EdgeArrays,
                            _ f: FeatureArrays, _ w: LayerWork) {
-        let m = model
         let size = f.nr * f.nk
         kernels.radialTransformAdjoint(f.aBar(0, i), into: w.channelWork)
         kernels.contractChannels(w.channelWork, receiver: Int(species[i]), into: w.p)
