@@ -6,7 +6,10 @@ import PackageDescription
 // where it has them), like -march=native. CACE_TARGET_CPU=generic builds for the baseline of
 // the architecture (portable binaries); any other value names an LLVM CPU (e.g. haswell).
 let targetCPU = ProcessInfo.processInfo.environment["CACE_TARGET_CPU"] ?? "native"
-let cpuSettings: [SwiftSetting] = targetCPU == "generic" ? [] : [.unsafeFlags(["-target-cpu", targetCPU])]
+// CACE_FMA: the target has fused multiply-add (every x86 CPU with AVX2, and all arm64), which the
+// vector kernels then use; without it they multiply and add (a software fma would be slow).
+let cpuSettings: [SwiftSetting] = targetCPU == "generic"
+    ? [] : [.unsafeFlags(["-target-cpu", targetCPU]), .define("CACE_FMA")]
 
 let package = Package(
     name: "pair-cace",

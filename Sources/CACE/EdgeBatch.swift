@@ -40,44 +40,49 @@ struct EdgeBatchKernel<T: FeatureScalar>: Sendable {
                   scratch: UnsafeMutablePointer<T>) {
         typealias V = T.Lanes
         let width = Self.width, nr = radialCount, nk = angular.count, axis = angular.maxL + 1
-        for first in Swift.stride(from: 0, to: count, by: width) {
-            let dv = load(d + first)
-            if let (frequencies, prefactor, rc, p) = bessel {
-                // Polynomial cutoff (spec §3.6) and Bessel functions (§3.5), lane by lane.
-                let x = dv / rc
-                var xp = x
-                for _ in 1..<p { xp *= x }
-                let xp1 = xp * x, xp2 = xp1 * x
-                let pp = T(p)
-                let c0: T = (pp + 1) * (pp + 2) / 2, c1: T = pp * (pp + 2), c2: T = pp * (pp + 1) / 2
-                let c3: T = -pp * (pp + 1) * (pp + 2) / (2 * rc)
-                let f: V = 1 - c0 * xp + c1 * xp1 - c2 * xp2
-                let oneMinus: V = 1 - x
-                let df: V = c3 * (xp / x) * oneMinus * oneMinus
-                let inverse = 1 / dv
-                for n in 0..<nr {
-                    let w = frequencies[n]
-                    let (s, c) = T.sinCos(w * dv)
-                    let value = prefactor * s * inverse
-                    let derivative = prefactor * (w * c * inverse - s * inverse * inverse)
-                    store(value * f, rho + n * stride + first)
-                    store(derivative * f + value * df, rhoDerivative + n * stride + first)
+        // Unwrapped once: the tuple holds an array, which would be retained at every unwrap.
+        let polynomialBessel = bessel.map { ($0.prefactor, $0.cutoff, $0.p) }
+        let frequencies = bessel?.frequencies ?? []
+        frequencies.withUnsafeBufferPointer { frequencies in
+            for first in Swift.stride(from: 0, to: count, by: width) {
+                let dv = load(d + first)
+                if let (prefactor, rc, p) = polynomialBessel {
+                    // Polynomial cutoff (spec §3.6) and Bessel functions (§3.5), lane by lane.
+                    let x = dv / rc
+                    var xp = x
+                    for _ in 1..<p { xp *= x }
+                    let xp1 = xp * x, xp2 = xp1 * x
+                    let pp = T(p)
+                    let c0: T = (pp + 1) * (pp + 2) / 2, c1: T = pp * (pp + 2), c2: T = pp * (pp + 1) / 2
+                    let c3: T = -pp * (pp + 1) * (pp + 2) / (2 * rc)
+                    let f: V = 1 - c0 * xp + c1 * xp1 - c2 * xp2
+                    let oneMinus: V = 1 - x
+                    let df: V = c3 * (xp / x) * oneMinus * oneMinus
+                    let inverse = 1 / dv
+                    for n in 0..<nr {
+                        let w = frequencies[n]
+                        let (s, c) = T.sinCos(w * dv)
+                        let value = prefactor * s * inverse
+                        let derivative = prefactor * (w * c * inverse - s * inverse * inverse)
+                        store(value * f, rho + n * stride + first)
+                        store(derivative * f + value * df, rhoDerivative + n * stride + first)
+                    }
+                } else {
+                    for e in first..<(first + width) {
+                        let (f, df) = cutoffFunction.evaluate(lengths[e])
+                        radialBasis.evaluate(lengths[e], cutoff: f, cutoffDerivative: df, rho: rho + e, rhoDerivative: rhoDerivative + e,
+                                             stride: stride)
+                    }
                 }
-            } else {
-                for e in first..<(first + width) {
-                    let (f, df) = cutoffFunction.evaluate(lengths[e])
-                    radialBasis.evaluate(lengths[e], cutoff: f, cutoffDerivative: df, rho: rho + e, rhoDerivative: rhoDerivative + e,
-                                         stride: stride)
+                // Monomials of u = r / (d + 1e-9) (quirk Q1); powers of each axis in scratch.
+                let s = 1 / (dv + T(1e-9))
+                for a in 0..<3 { Self.storePowers(load(r + a * stride + first) * s, axis: a, count: axis, scratch) }
+                for k in 0..<nk {
+                    let (a, b, c) = angular.exponents[k]
+                    let value = load(scratch + a * width) * load(scratch + (axis + b) * width)
+                        * load(scratch + (2 * axis + c) * width)
+                    store(value, y + k * stride + first)
                 }
-            }
-            // Monomials of u = r / (d + 1e-9) (quirk Q1); powers of each axis in scratch.
-            let s = 1 / (dv + T(1e-9))
-            for a in 0..<3 { Self.storePowers(load(r + a * stride + first) * s, axis: a, count: axis, scratch) }
-            for k in 0..<nk {
-                let (a, b, c) = angular.exponents[k]
-                let value = load(scratch + a * width) * load(scratch + (axis + b) * width)
-                    * load(scratch + (2 * axis + c) * width)
-                store(value, y + k * stride + first)
             }
         }
     }

@@ -122,11 +122,14 @@ extension Evaluator {
         for z in 0..<nz {
             for e in w.groupEnd[z]..<w.groupStart[z + 1] { for n in 0..<nr { w.rho[n * stride + e] = 0 } }
             let start = w.groupStart[z], length = w.groupStart[z + 1] - start
-            for n in 0..<nr {
-                for q in 0..<nk {
-                    w.p[(z * nr + n) * nk + q] = dot(length, w.rho + n * stride + start, w.y + q * stride + start)
-                }
+            let pz = w.p + z * nr * nk, rho = w.rho + start, y = w.y + start
+            var q = 0
+            while q + 1 < nk {   // two angular rows per pass over rho
+                dots(length, rows: nr, rho, xStride: stride, y + q * stride, y + (q + 1) * stride,
+                     into: pz + q, pz + q + 1, outStride: nk)
+                q += 2
             }
+            if q < nk { dots(length, rows: nr, rho, xStride: stride, y + q * stride, into: pz + q, outStride: nk) }
         }
         k.channelsAndTransform(w.p, receiver: Int(atoms.species[i]), into: w.a)
         w.times.edgesAndA += w.clock.lap()
@@ -150,19 +153,21 @@ extension Evaluator {
         k.symmetrizer.backward(a: w.a, bBar: w.xBar, aBar: w.aBar, radial: 1, angular: nk,
                                channels: m.radialBasisCount * m.channelCount)
         k.channelsAndTransformAdjoint(w.aBar, receiver: Int(atoms.species[i]), into: w.p)
-        // yBar[k][e] = sum_n pBar[n][k] rho[n][e] and rhoBar[n][e] = sum_k pBar[n][k] Y[k][e], per group.
+        // yBar[k][e] = sum_n pBar[n][k] rho[n][e] and rhoBar[n][e] = sum_k pBar[n][k] Y[k][e], per group,
+        // as matrix products that keep blocks of the output rows in registers.
         let count = w.edgeCount
         w.yBar.initialize(repeating: 0, count: nk * stride)
         w.rhoBar.initialize(repeating: 0, count: nr * stride)
         for z in 0..<nz {
             let start = w.groupStart[z], length = w.groupStart[z + 1] - start
+            let pBar = w.p + z * nr * nk
+            for q in 0..<nk {
+                addCombination(length, rows: nr, pBar + q, cStride: nk, w.rho + start, xStride: stride,
+                               into: w.yBar + q * stride + start)
+            }
             for n in 0..<nr {
-                for q in 0..<nk {
-                    let pBar = w.p[(z * nr + n) * nk + q]
-                    if pBar == 0 { continue }
-                    addScaled(length, pBar, w.rho + n * stride + start, into: w.yBar + q * stride + start)
-                    addScaled(length, pBar, w.y + q * stride + start, into: w.rhoBar + n * stride + start)
-                }
+                addCombination(length, rows: nk, pBar + n * nk, cStride: 1, w.y + start, xStride: stride,
+                               into: w.rhoBar + n * stride + start)
             }
         }
         w.dBar.initialize(repeating: 0, count: count)

@@ -79,8 +79,15 @@ struct FeatureKernels<T: FeatureScalar>: Sendable {
             for z in 0..<nz {
                 for (l, group) in angular.groups.enumerated() {
                     let rows = v + (z * nl + l) * nr * mc
-                    for k in group {
-                        addCombination(mc, rows: nr, p + z * nr * nk + k, cStride: nk, rows, xStride: mc, into: a + k * mc)
+                    let pz = p + z * nr * nk
+                    var k = group.lowerBound
+                    while k + 1 < group.upperBound {   // two angular rows per pass over V
+                        addCombinations(mc, rows: nr, pz + k, pz + k + 1, cStride: nk, rows, xStride: mc,
+                                        into: a + k * mc, a + (k + 1) * mc)
+                        k += 2
+                    }
+                    if k < group.upperBound {
+                        addCombination(mc, rows: nr, pz + k, cStride: nk, rows, xStride: mc, into: a + k * mc)
                     }
                 }
             }
@@ -96,8 +103,15 @@ struct FeatureKernels<T: FeatureScalar>: Sendable {
             for z in 0..<nz {
                 for (l, group) in angular.groups.enumerated() {
                     let rows = v + (z * nl + l) * nr * mc
-                    for k in group {
-                        dots(mc, rows: nr, rows, xStride: mc, aBar + k * mc, into: pBar + z * nr * nk + k, outStride: nk)
+                    let out = pBar + z * nr * nk
+                    var k = group.lowerBound
+                    while k + 1 < group.upperBound {   // two angular rows per pass over V
+                        dots(mc, rows: nr, rows, xStride: mc, aBar + k * mc, aBar + (k + 1) * mc,
+                             into: out + k, out + k + 1, outStride: nk)
+                        k += 2
+                    }
+                    if k < group.upperBound {
+                        dots(mc, rows: nr, rows, xStride: mc, aBar + k * mc, into: out + k, outStride: nk)
                     }
                 }
             }

@@ -85,7 +85,8 @@ final class ReplicatedDomain: DomainCommunicator {
                             if s < -margin[a] || s > 1 + margin[a] { keep = false; break }
                         }
                         guard keep else { continue }
-                        positions += [positions[3 * i] + offset[0], positions[3 * i + 1] + offset[1], positions[3 * i + 2] + offset[2]]
+                        let image = (positions[3 * i] + offset[0], positions[3 * i + 1] + offset[1], positions[3 * i + 2] + offset[2])
+                        positions.append(image.0); positions.append(image.1); positions.append(image.2)
                         species.append(species[i])
                         owner.append(i)
                     }
@@ -94,56 +95,69 @@ final class ReplicatedDomain: DomainCommunicator {
         }
     }
 
-    /// Full neighbour list of the owned atoms over all atoms, by cell lists (linear in N).
+    /// Full neighbour list of the owned atoms over all atoms, by cell lists (linear in N). Bins are
+    /// half a cutoff wide (a 5x5x5 block of them holds 58 % fewer candidates than 3x3x3 full
+    /// ones), and atoms are sorted by bin, so that each row of bins is contiguous.
     private static func neighbors(positions x: [Double], localCount: Int, totalCount: Int, cutoff: Double)
         -> ([Int32], [Int32], [Int]) {
         var lo = [Double.infinity, .infinity, .infinity], hi = [-Double.infinity, -.infinity, -.infinity]
         for a in 0..<totalCount {
             for c in 0..<3 { lo[c] = min(lo[c], x[3 * a + c]); hi[c] = max(hi[c], x[3 * a + c]) }
         }
-        // Bins at least one cutoff wide; widened if the box would need too many bins.
-        var width = cutoff
+        // Bins at least half a cutoff wide; widened if the box would need too many bins.
+        var width = cutoff / 2
         var bins = [1, 1, 1]
         while true {
             bins = (0..<3).map { max(1, Int(((hi[$0] - lo[$0]) / width).rounded(.down)) + 1) }
             if bins[0] * bins[1] * bins[2] <= 8 * totalCount + 64 { break }
             width *= 2
         }
-        func bin(_ a: Int) -> (Int, Int, Int) {
-            (min(bins[0] - 1, Int((x[3 * a] - lo[0]) / width)), min(bins[1] - 1, Int((x[3 * a + 1] - lo[1]) / width)),
-             min(bins[2] - 1, Int((x[3 * a + 2] - lo[2]) / width)))
-        }
+        func bin(_ a: Int, _ c: Int) -> Int { min(bins[c] - 1, Int((x[3 * a + c] - lo[c]) / width)) }
         let binCount = bins[0] * bins[1] * bins[2]
-        var head = [Int](repeating: -1, count: binCount)
-        var next = [Int](repeating: -1, count: totalCount)
-        for a in stride(from: totalCount - 1, through: 0, by: -1) {
-            let (b0, b1, b2) = bin(a)
-            let key = (b0 * bins[1] + b1) * bins[2] + b2
-            next[a] = head[key]
-            head[key] = a
+        var binOf = [Int](repeating: 0, count: totalCount)
+        var binStart = [Int](repeating: 0, count: binCount + 1)
+        for a in 0..<totalCount {
+            binOf[a] = (bin(a, 0) * bins[1] + bin(a, 1)) * bins[2] + bin(a, 2)
+            binStart[binOf[a] + 1] += 1
+        }
+        for b in 0..<binCount { binStart[b + 1] += binStart[b] }
+        var fill = binStart
+        var sorted = [Int32](repeating: 0, count: totalCount)
+        var sortedX = [Double](repeating: 0, count: 3 * totalCount)
+        for a in 0..<totalCount {
+            let s = fill[binOf[a]]
+            fill[binOf[a]] += 1
+            sorted[s] = Int32(a)
+            for c in 0..<3 { sortedX[3 * s + c] = x[3 * a + c] }
         }
         let cutoffSquared = cutoff * cutoff
+        let reach = Int((cutoff / width).rounded(.up))   // 2, or 1 for widened bins
         var counts = [Int32](repeating: 0, count: localCount)
         var indices: [Int32] = []
+        indices.reserveCapacity(localCount * 64)
         var offsets = [Int](repeating: 0, count: localCount + 1)
-        for i in 0..<localCount {
-            offsets[i] = indices.count
-            let (b0, b1, b2) = bin(i)
-            for c0 in max(0, b0 - 1)...min(bins[0] - 1, b0 + 1) {
-                for c1 in max(0, b1 - 1)...min(bins[1] - 1, b1 + 1) {
-                    for c2 in max(0, b2 - 1)...min(bins[2] - 1, b2 + 1) {
-                        var j = head[(c0 * bins[1] + c1) * bins[2] + c2]
-                        while j >= 0 {
-                            if j != i {
-                                let dx = x[3 * i] - x[3 * j], dy = x[3 * i + 1] - x[3 * j + 1], dz = x[3 * i + 2] - x[3 * j + 2]
-                                if dx * dx + dy * dy + dz * dz < cutoffSquared { indices.append(Int32(j)) }
+        sortedX.withUnsafeBufferPointer { sx in
+            sorted.withUnsafeBufferPointer { order in
+                for i in 0..<localCount {
+                    offsets[i] = indices.count
+                    let (b0, b1, b2) = (bin(i, 0), bin(i, 1), bin(i, 2))
+                    let xi = (x[3 * i], x[3 * i + 1], x[3 * i + 2])
+                    for c0 in max(0, b0 - reach)...min(bins[0] - 1, b0 + reach) {
+                        for c1 in max(0, b1 - reach)...min(bins[1] - 1, b1 + reach) {
+                            // bins b2 - reach ... b2 + reach of a row are contiguous in the sorted order
+                            let row = (c0 * bins[1] + c1) * bins[2]
+                            let first = binStart[row + max(0, b2 - reach)]
+                            let end = binStart[row + min(bins[2] - 1, b2 + reach) + 1]
+                            for s in first..<end {
+                                let dx = xi.0 - sx[3 * s], dy = xi.1 - sx[3 * s + 1], dz = xi.2 - sx[3 * s + 2]
+                                let d2 = dx * dx + dy * dy + dz * dz
+                                if d2 < cutoffSquared && Int(order[s]) != i { indices.append(order[s]) }
                             }
-                            j = next[j]
                         }
                     }
+                    counts[i] = Int32(indices.count - offsets[i])
                 }
             }
-            counts[i] = Int32(indices.count - offsets[i])
         }
         offsets[localCount] = indices.count
         return (counts, indices, offsets)

@@ -60,15 +60,12 @@ struct Symmetrizer<T: FeatureScalar>: Sendable {
                     switch order[t] {
                     case 1:
                         addScaled(cs, p, g, into: g0)
+                    case 2 where k0 == k1:
+                        addScaledProduct(cs, 2 * p, g, a0, into: g0)
                     case 2:
-                        let a1 = am + k1 * cs
-                        addScaledProduct(cs, p, g, a1, into: g0)
-                        addScaledProduct(cs, p, g, a0, into: gm + k1 * cs)
+                        termAdjoint(cs, p, g, (a0, am + k1 * cs), into: (g0, gm + k1 * cs))
                     case 3:
-                        let a1 = am + k1 * cs, a2 = am + k2 * cs
-                        addScaledProduct(cs, p, g, a1, a2, into: g0)
-                        addScaledProduct(cs, p, g, a0, a2, into: gm + k1 * cs)
-                        addScaledProduct(cs, p, g, a0, a1, into: gm + k2 * cs)
+                        termAdjoint(cs, p, g, (a0, am + k1 * cs, am + k2 * cs), into: (g0, gm + k1 * cs, gm + k2 * cs))
                     default:
                         let a1 = am + k1 * cs, a2 = am + k2 * cs, a3 = am + k3 * cs
                         addScaledProduct(cs, p, g, a1, a2, a3, into: g0)
@@ -79,5 +76,54 @@ struct Symmetrizer<T: FeatureScalar>: Sendable {
                 }
             }
         }
+    }
+}
+
+/// The adjoint of a term p a0 a1 for B's adjoint g: bar0 += p g a1, bar1 += p g a0, in one pass.
+/// Each output is loaded, updated and stored in turn, so bar0 and bar1 may be the same row.
+@inline(__always)
+private func termAdjoint<T: FeatureScalar>(_ count: Int, _ p: T, _ g: UnsafePointer<T>,
+                                           _ a: (UnsafePointer<T>, UnsafePointer<T>),
+                                           into bar: (UnsafeMutablePointer<T>, UnsafeMutablePointer<T>)) {
+    let width = T.Lanes.scalarCount
+    let pv = T.Lanes(repeating: p)
+    var i = 0
+    while i + width <= count {
+        let gv = pv * load(g + i), a0 = load(a.0 + i), a1 = load(a.1 + i)
+        store(multiplyAdd(load(bar.0 + i), gv, a1), bar.0 + i)
+        store(multiplyAdd(load(bar.1 + i), gv, a0), bar.1 + i)
+        i += width
+    }
+    while i < count {
+        let gv = p * g[i], a0 = a.0[i], a1 = a.1[i]
+        bar.0[i] += gv * a1
+        bar.1[i] += gv * a0
+        i += 1
+    }
+}
+
+/// The adjoint of a term p a0 a1 a2: bar0 += p g a1 a2, bar1 += p g a0 a2, bar2 += p g a0 a1, in
+/// one pass (outputs may coincide, as in `termAdjoint` of two factors).
+@inline(__always)
+private func termAdjoint<T: FeatureScalar>(_ count: Int, _ p: T, _ g: UnsafePointer<T>,
+                                           _ a: (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>),
+                                           into bar: (UnsafeMutablePointer<T>, UnsafeMutablePointer<T>,
+                                                      UnsafeMutablePointer<T>)) {
+    let width = T.Lanes.scalarCount
+    let pv = T.Lanes(repeating: p)
+    var i = 0
+    while i + width <= count {
+        let gv = pv * load(g + i), a0 = load(a.0 + i), a1 = load(a.1 + i), a2 = load(a.2 + i)
+        store(multiplyAdd(load(bar.0 + i), gv * a1, a2), bar.0 + i)
+        store(multiplyAdd(load(bar.1 + i), gv * a0, a2), bar.1 + i)
+        store(multiplyAdd(load(bar.2 + i), gv * a0, a1), bar.2 + i)
+        i += width
+    }
+    while i < count {
+        let gv = p * g[i], a0 = a.0[i], a1 = a.1[i], a2 = a.2[i]
+        bar.0[i] += gv * a1 * a2
+        bar.1[i] += gv * a0 * a2
+        bar.2[i] += gv * a0 * a1
+        i += 1
     }
 }

@@ -4,7 +4,8 @@
 Writes data/train.xyz and data/test.xyz (extended XYZ, ASE conventions: energy in eV,
 forces in eV/A, stress in eV/A^3 with ASE's sign, virial = -stress * volume in eV).
 Configurations: diamond crystals (MD 50-1600 K), strained cells (+-5 %, uniaxial and shear),
-vacancies, (100) and (111) slabs with vacuum, and liquids at 2000-3000 K; 63-216 atoms.
+vacancies, (100) and (111) slabs with vacuum, liquids at 2000-3600 K and transients of a
+crystal given 6000 K velocities (close contacts); 63-216 atoms.
 The test set uses other seeds, temperatures and strains and is never used in training.
 
     python generate_data.py [--lmp build/lmp] [--pot Si.sw]
@@ -137,6 +138,13 @@ def train_set(args):
         for s in (1.0, 0.97):     # diamond density and ~10 % denser (SW liquid is denser)
             f += sample(deform(d2, np.eye(3) * s), T, 700 + T, 7, "liquid", args, nequil=4000)
     f += sample(d3, 2500, 801, 3, "liquid216", args, nequil=6000)
+    # the main job holds its liquid at 3300 K; hotter and denser liquids and violent transients
+    # (a crystal given 6000 K velocities) supply the close contacts that MD at 2500-3300 K visits
+    for T in (2500, 3300, 3600):
+        for s in (1.0, 0.985, 0.955):
+            f += sample(deform(d2, np.eye(3) * s), T, 1700 + T + int(1000 * s), 6, "liquid_hot", args, nequil=4000)
+    for k in range(6):
+        f += sample(d2, 6000, 1900 + k, 4, "transient", args, every=25, nequil=0)
     return f
 
 
@@ -160,6 +168,8 @@ def test_set(args):
     for T in (2250, 2750):
         f += sample(deform(d2, np.eye(3) * 0.985), T, 9700 + T, 4, "liquid", args, nequil=4000)
     f += sample(d3, 2400, 9801, 2, "liquid216", args, nequil=6000)
+    f += sample(deform(d2, np.eye(3) * 0.97), 3300, 9901, 4, "liquid_hot", args, nequil=4000)
+    f += sample(d2, 6000, 9902, 4, "transient", args, every=25, nequil=0)
     return f
 
 
