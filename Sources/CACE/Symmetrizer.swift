@@ -94,6 +94,16 @@ private func termAdjoint<T: FeatureScalar>(_ count: Int, _ p: T, _ g: UnsafePoin
         store(multiplyAdd(load(bar.1 + i), gv, a0), bar.1 + i)
         i += width
     }
+    if width > 4 && i + 4 <= count {   // Float: one 128-bit step before the scalar tail
+        func part(_ p: UnsafePointer<T>) -> SIMD4<T> { UnsafeRawPointer(p + i).loadUnaligned(as: SIMD4<T>.self) }
+        func update(_ p: UnsafeMutablePointer<T>, _ x: SIMD4<T>, _ y: SIMD4<T>) {
+            UnsafeMutableRawPointer(p + i).storeBytes(of: multiplyAdd(part(p), x, y), as: SIMD4<T>.self)
+        }
+        let gv = SIMD4<T>(repeating: p) * part(g), a0 = part(a.0), a1 = part(a.1)
+        update(bar.0, gv, a1)
+        update(bar.1, gv, a0)
+        i += 4
+    }
     while i < count {
         let gv = p * g[i], a0 = a.0[i], a1 = a.1[i]
         bar.0[i] += gv * a1
@@ -118,6 +128,17 @@ private func termAdjoint<T: FeatureScalar>(_ count: Int, _ p: T, _ g: UnsafePoin
         store(multiplyAdd(load(bar.1 + i), gv * a0, a2), bar.1 + i)
         store(multiplyAdd(load(bar.2 + i), gv * a0, a1), bar.2 + i)
         i += width
+    }
+    if width > 4 && i + 4 <= count {   // Float: one 128-bit step before the scalar tail
+        func part(_ p: UnsafePointer<T>) -> SIMD4<T> { UnsafeRawPointer(p + i).loadUnaligned(as: SIMD4<T>.self) }
+        func update(_ p: UnsafeMutablePointer<T>, _ x: SIMD4<T>, _ y: SIMD4<T>) {
+            UnsafeMutableRawPointer(p + i).storeBytes(of: multiplyAdd(part(p), x, y), as: SIMD4<T>.self)
+        }
+        let gv = SIMD4<T>(repeating: p) * part(g), a0 = part(a.0), a1 = part(a.1), a2 = part(a.2)
+        update(bar.0, gv * a1, a2)
+        update(bar.1, gv * a0, a2)
+        update(bar.2, gv * a0, a1)
+        i += 4
     }
     while i < count {
         let gv = p * g[i], a0 = a.0[i], a1 = a.1[i], a2 = a.2[i]

@@ -83,7 +83,7 @@ func dot<T: FeatureScalar>(_ count: Int, _ x: UnsafePointer<T>, _ y: UnsafePoint
         acc = multiplyAdd(acc, xv, yv)
         i += width
     }
-    var sum = acc.sum()
+    var sum = T.horizontalSum(acc)
     while i < count { sum = multiplyAdd(sum, x[i], y[i]); i += 1 }
     return sum
 }
@@ -105,6 +105,12 @@ func addScaledProduct<T: FeatureScalar>(_ count: Int, _ a: T, _ x: UnsafePointer
         let product = av * load(x + i) * load(u + i)
         UnsafeMutableRawPointer(y + i).storeBytes(of: multiplyAdd(load(y + i), product, load(v + i)), as: T.Lanes.self)
         i += width
+    }
+    if width > 4 && i + 4 <= count {   // Float: one 128-bit step before the scalar tail
+        func part(_ p: UnsafePointer<T>) -> SIMD4<T> { UnsafeRawPointer(p + i).loadUnaligned(as: SIMD4<T>.self) }
+        let product = SIMD4<T>(repeating: a) * part(x) * part(u)
+        UnsafeMutableRawPointer(y + i).storeBytes(of: multiplyAdd(part(y), product, part(v)), as: SIMD4<T>.self)
+        i += 4
     }
     while i < count { y[i] += a * x[i] * u[i] * v[i]; i += 1 }
 }
@@ -168,7 +174,8 @@ func addCombination<T: FeatureScalar>(_ count: Int, rows: Int, _ c: UnsafePointe
         var acc = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD4<T>.self)
         var cr = c, xr = x + i
         for _ in 0..<rows {
-            acc = multiplyAdd(acc, SIMD4<T>(repeating: cr.pointee), UnsafeRawPointer(xr).loadUnaligned(as: SIMD4<T>.self))
+            let xv = UnsafeRawPointer(xr).loadUnaligned(as: SIMD4<T>.self)
+            acc = multiplyAdd(acc, SIMD4<T>(repeating: cr.pointee), xv)
             cr += cStride; xr += xStride
         }
         UnsafeMutableRawPointer(y + i).storeBytes(of: acc, as: SIMD4<T>.self)
@@ -209,10 +216,12 @@ func dots<T: FeatureScalar>(_ count: Int, rows: Int, _ x: UnsafePointer<T>, xStr
             a2 = multiplyAdd(a2, load(x2 + i), vv); a3 = multiplyAdd(a3, load(x3 + i), vv)
             i += width
         }
-        var s = (a0.sum(), a1.sum(), a2.sum(), a3.sum())
+        var s = (T.horizontalSum(a0), T.horizontalSum(a1), T.horizontalSum(a2), T.horizontalSum(a3))
         if width > 4 && i + 4 <= count {   // Float: one 128-bit step before the scalar tail
             let vv = UnsafeRawPointer(v + i).loadUnaligned(as: SIMD4<T>.self)
-            func part(_ p: UnsafePointer<T>) -> T { (UnsafeRawPointer(p + i).loadUnaligned(as: SIMD4<T>.self) * vv).sum() }
+            func part(_ p: UnsafePointer<T>) -> T {
+                (UnsafeRawPointer(p + i).loadUnaligned(as: SIMD4<T>.self) * vv).sum()
+            }
             s.0 += part(x0); s.1 += part(x1); s.2 += part(x2); s.3 += part(x3)
             i += 4
         }
@@ -224,10 +233,21 @@ func dots<T: FeatureScalar>(_ count: Int, rows: Int, _ x: UnsafePointer<T>, xStr
         out[(r + 2) * outStride] = s.2; out[(r + 3) * outStride] = s.3
         r += 4
     }
-    while r < rows {
-        out[r * outStride] = dot(count, x + r * xStride, v)
-        r += 1
+    if r + 2 <= rows {   // two rows left: two sums
+        let x0 = x + r * xStride, x1 = x0 + xStride
+        var a0 = T.Lanes(), a1 = T.Lanes()
+        var i = 0
+        while i + width <= count {
+            let vv = load(v + i)
+            a0 = multiplyAdd(a0, load(x0 + i), vv); a1 = multiplyAdd(a1, load(x1 + i), vv)
+            i += width
+        }
+        var s = (T.horizontalSum(a0), T.horizontalSum(a1))
+        while i < count { s.0 += x0[i] * v[i]; s.1 += x1[i] * v[i]; i += 1 }
+        out[r * outStride] = s.0; out[(r + 1) * outStride] = s.1
+        r += 2
     }
+    if r < rows { out[r * outStride] = dot(count, x + r * xStride, v) }
 }
 
 /// `addCombination` for two outputs at once: y0[i] += sum_r c0[r cStride] x[r xStride + i] and
@@ -248,7 +268,8 @@ func addCombinations<T: FeatureScalar>(_ count: Int, rows: Int, _ c0: UnsafePoin
             let x0 = load(xr), x1 = load(xr + width), x2 = load(xr + 2 * width), x3 = load(xr + 3 * width)
             a0 = multiplyAdd(a0, s, x0); a1 = multiplyAdd(a1, s, x1)
             a2 = multiplyAdd(a2, s, x2); a3 = multiplyAdd(a3, s, x3)
-            b0 = multiplyAdd(b0, t, x0); b1 = multiplyAdd(b1, t, x1); b2 = multiplyAdd(b2, t, x2); b3 = multiplyAdd(b3, t, x3)
+            b0 = multiplyAdd(b0, t, x0); b1 = multiplyAdd(b1, t, x1)
+            b2 = multiplyAdd(b2, t, x2); b3 = multiplyAdd(b3, t, x3)
             xr += xStride
         }
         store(a0, y0 + i); store(a1, y0 + i + width); store(a2, y0 + i + 2 * width); store(a3, y0 + i + 3 * width)
@@ -277,10 +298,12 @@ func dots<T: FeatureScalar>(_ count: Int, rows: Int, _ x: UnsafePointer<T>, xStr
             let y0 = load(x0 + i), y1 = load(x1 + i), y2 = load(x2 + i), y3 = load(x3 + i)
             a0 = multiplyAdd(a0, y0, u); a1 = multiplyAdd(a1, y1, u)
             a2 = multiplyAdd(a2, y2, u); a3 = multiplyAdd(a3, y3, u)
-            b0 = multiplyAdd(b0, y0, v); b1 = multiplyAdd(b1, y1, v); b2 = multiplyAdd(b2, y2, v); b3 = multiplyAdd(b3, y3, v)
+            b0 = multiplyAdd(b0, y0, v); b1 = multiplyAdd(b1, y1, v)
+            b2 = multiplyAdd(b2, y2, v); b3 = multiplyAdd(b3, y3, v)
             i += width
         }
-        var s = (a0.sum(), a1.sum(), a2.sum(), a3.sum()), t = (b0.sum(), b1.sum(), b2.sum(), b3.sum())
+        var s = (T.horizontalSum(a0), T.horizontalSum(a1), T.horizontalSum(a2), T.horizontalSum(a3))
+        var t = (T.horizontalSum(b0), T.horizontalSum(b1), T.horizontalSum(b2), T.horizontalSum(b3))
         while i < count {
             s.0 += x0[i] * v0[i]; s.1 += x1[i] * v0[i]; s.2 += x2[i] * v0[i]; s.3 += x3[i] * v0[i]
             t.0 += x0[i] * v1[i]; t.1 += x1[i] * v1[i]; t.2 += x2[i] * v1[i]; t.3 += x3[i] * v1[i]
@@ -292,9 +315,28 @@ func dots<T: FeatureScalar>(_ count: Int, rows: Int, _ x: UnsafePointer<T>, xStr
         out1[(r + 2) * outStride] = t.2; out1[(r + 3) * outStride] = t.3
         r += 4
     }
-    while r < rows {
+    if r + 2 <= rows {   // two rows left: four sums
+        let x0 = x + r * xStride, x1 = x0 + xStride
+        var a0 = T.Lanes(), a1 = T.Lanes(), b0 = T.Lanes(), b1 = T.Lanes()
+        var i = 0
+        while i + width <= count {
+            let u = load(v0 + i), v = load(v1 + i), y0 = load(x0 + i), y1 = load(x1 + i)
+            a0 = multiplyAdd(a0, y0, u); a1 = multiplyAdd(a1, y1, u)
+            b0 = multiplyAdd(b0, y0, v); b1 = multiplyAdd(b1, y1, v)
+            i += width
+        }
+        var s = (T.horizontalSum(a0), T.horizontalSum(a1)), t = (T.horizontalSum(b0), T.horizontalSum(b1))
+        while i < count {
+            s.0 += x0[i] * v0[i]; s.1 += x1[i] * v0[i]
+            t.0 += x0[i] * v1[i]; t.1 += x1[i] * v1[i]
+            i += 1
+        }
+        out0[r * outStride] = s.0; out0[(r + 1) * outStride] = s.1
+        out1[r * outStride] = t.0; out1[(r + 1) * outStride] = t.1
+        r += 2
+    }
+    if r < rows {
         out0[r * outStride] = dot(count, x + r * xStride, v0)
         out1[r * outStride] = dot(count, x + r * xStride, v1)
-        r += 1
     }
 }
