@@ -10,6 +10,8 @@ extension Evaluator {
         let senders: UnsafeMutablePointer<Int>         // [e], -1 for padding
         let groupStart: UnsafeMutablePointer<Int>      // [z + 1]: edges of sender element z
         let groupEnd: UnsafeMutablePointer<Int>        // [z]: first padding edge of group z
+        let found: UnsafeMutablePointer<Int>           // [f][2]: neighbours within the cutoff, j and element
+        let foundGeometry: UnsafeMutablePointer<Double> // [f][4]: their r and d^2
         let vectors: UnsafeMutablePointer<Double>      // [e][3]
         let lengths: UnsafeMutablePointer<Double>      // [e]
         let d: UnsafeMutablePointer<T>                 // [e]
@@ -40,15 +42,15 @@ extension Evaluator {
         let nr = m.radialFunctionCount, nk = m.angularCount, cs = m.channelCount, nz = m.elementCount
         let width = T.Lanes.scalarCount
         let stride = (maxEdges + nz * (width - 1) + width - 1) / width * width
-        let indices = thread.senders.carve([stride, nz + 1, nz])
-        let geometry = thread.atom.carve([3 * stride, stride])
+        let indices = thread.senders.carve([stride, nz + 1, nz, 2 * stride])
+        let geometry = thread.atom.carve([3 * stride, stride, 4 * stride])
         let sizes = [stride, 3 * stride, nr * stride, nr * stride, nk * stride, nk * stride, nr * stride, stride,
                      3 * stride, 3 * (m.maxL + 1) * width,
                      nz * nr * nk, m.radialBasisCount * nk * cs, m.radialBasisCount * nk * cs,
                      m.featureCount, m.featureCount, m.heads.count, m.heads.count, m.heads.count * m.readoutScratchStride]
         let t = thread.features.carve(sizes, as: T.self)
         var work = AtomWork(stride: stride, senders: indices[0], groupStart: indices[1], groupEnd: indices[2],
-                            vectors: geometry[0], lengths: geometry[1], d: t[0], r: t[1], rho: t[2], rhoDerivative: t[3],
+                            found: indices[3], foundGeometry: geometry[2], vectors: geometry[0], lengths: geometry[1], d: t[0], r: t[1], rho: t[2], rhoDerivative: t[3],
                             y: t[4], yBar: t[5], rhoBar: t[6], dBar: t[7], g: t[8], laneScratch: t[9], p: t[10],
                             a: t[11], aBar: t[12], x: t[13], xBar: t[14], heads: t[15], seeds: t[16], readout: t[17])
         work.clock = StageClock(enabled: measuresStages)
@@ -63,37 +65,41 @@ extension Evaluator {
         let list = atoms.neighbors
         let neighbours = list.lists[i]
         let count = neighbours == nil ? 0 : Int(list.counts[i])
-        // Pass 1 counts the edges of each sender element, pass 2 places them.
+        // Pass 1 reads the neighbour list (scattered positions, with LAMMPS's skin) once and keeps
+        // the neighbours within the cutoff; pass 2 places those grouped by element.
         for z in 0..<nz { w.groupEnd[z] = 0 }
-        for pass in 0..<2 {
-            for jj in 0..<count {
-                let j = Int(neighbours.unsafelyUnwrapped[jj] & list.mask)
-                let zj = Int(atoms.species[j])
-                guard zj >= 0 else { continue }
-                let r = (x[3 * i] - x[3 * j], x[3 * i + 1] - x[3 * j + 1], x[3 * i + 2] - x[3 * j + 2])
-                let d2 = r.0 * r.0 + r.1 * r.1 + r.2 * r.2
-                guard d2 < cutoffSquared else { continue }
-                if pass == 0 {
-                    guard d2 > 0 else { throw .geometry("atoms \(i) and \(j) are at the same position") }
-                    w.groupEnd[zj] += 1
-                    continue
-                }
-                let e = w.groupEnd[zj]
-                w.groupEnd[zj] += 1
-                let d = d2.squareRoot()
-                w.senders[e] = j
-                w.vectors[3 * e] = r.0; w.vectors[3 * e + 1] = r.1; w.vectors[3 * e + 2] = r.2
-                w.lengths[e] = d
-                w.d[e] = T(d)
-                w.r[e] = T(r.0); w.r[w.stride + e] = T(r.1); w.r[2 * w.stride + e] = T(r.2)
-            }
-            guard pass == 0 else { break }
-            let width = T.Lanes.scalarCount
-            w.groupStart[0] = 0
-            for z in 0..<nz {
-                w.groupStart[z + 1] = w.groupStart[z] + (w.groupEnd[z] + width - 1) / width * width
-                w.groupEnd[z] = w.groupStart[z]
-            }
+        var found = 0
+        for jj in 0..<count {
+            let j = Int(neighbours.unsafelyUnwrapped[jj] & list.mask)
+            let zj = Int(atoms.species[j])
+            guard zj >= 0 else { continue }
+            let r = (x[3 * i] - x[3 * j], x[3 * i + 1] - x[3 * j + 1], x[3 * i + 2] - x[3 * j + 2])
+            let d2 = r.0 * r.0 + r.1 * r.1 + r.2 * r.2
+            guard d2 < cutoffSquared else { continue }
+            guard d2 > 0 else { throw .geometry("atoms \(i) and \(j) are at the same position") }
+            w.found[2 * found] = j; w.found[2 * found + 1] = zj
+            let g = w.foundGeometry + 4 * found
+            g[0] = r.0; g[1] = r.1; g[2] = r.2; g[3] = d2
+            found += 1
+            w.groupEnd[zj] += 1
+        }
+        let width = T.Lanes.scalarCount
+        w.groupStart[0] = 0
+        for z in 0..<nz {
+            w.groupStart[z + 1] = w.groupStart[z] + (w.groupEnd[z] + width - 1) / width * width
+            w.groupEnd[z] = w.groupStart[z]
+        }
+        for f in 0..<found {
+            let zj = w.found[2 * f + 1]
+            let e = w.groupEnd[zj]
+            w.groupEnd[zj] += 1
+            let g = w.foundGeometry + 4 * f
+            let d = g[3].squareRoot()
+            w.senders[e] = w.found[2 * f]
+            w.vectors[3 * e] = g[0]; w.vectors[3 * e + 1] = g[1]; w.vectors[3 * e + 2] = g[2]
+            w.lengths[e] = d
+            w.d[e] = T(d)
+            w.r[e] = T(g[0]); w.r[w.stride + e] = T(g[1]); w.r[2 * w.stride + e] = T(g[2])
         }
         w.edgeCount = w.groupStart[nz]
         // Padding edges: finite geometry, no sender.
