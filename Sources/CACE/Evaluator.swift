@@ -12,7 +12,8 @@ public final class Evaluator {
     public var includeAtomicEnergies = false
     /// Worker threads for the atom loop (1 = the calling thread only).
     public var threadCount = 1
-    /// Precision of the feature arithmetic (geometry, forces and sums stay double).
+    /// Precision of the feature arithmetic and of the periodic Ewald sum's per-(atom, k) terms
+    /// (geometry, forces and sums stay double).
     /// `.single` needs a model without message passing.
     public var precision = Precision.double
     /// Record the time of each stage in `lastStageTimes` (small overhead per atom).
@@ -112,7 +113,8 @@ public final class Evaluator {
     }
 
     var ewaldTerm: EwaldTerm? {
-        model.ewald.map { EwaldTerm(settings: $0, scale: $0.normFactor * model.ewaldEnergyWeight, threads: threadCount) }
+        model.ewald.map { EwaldTerm(settings: $0, scale: $0.normFactor * model.ewaldEnergyWeight, threads: threadCount,
+                                    precision: precision) }
     }
 }
 

@@ -16,6 +16,8 @@ struct EwaldTerm {
     let scale: Double
     /// Worker threads for the per-atom loops.
     var threads = 1
+    /// The precision of the per-(atom, k) arithmetic of the periodic sum (open boundaries: Double).
+    var precision = Precision.double
 
     struct Result {
         /// This rank's share of the energy.
@@ -53,11 +55,28 @@ struct EwaldTerm {
                           atomEnergies: UnsafeMutablePointer<Double>?, atomVirials: UnsafeMutablePointer<Double>?,
                           communicator: any DomainCommunicator) throws(CACEError) -> Result {
         let grid = try ReciprocalSum(cell: h, settings: settings)
+        switch precision {
+        case .double:
+            return periodic(grid, atoms, charges, chargeBar, forces, atomEnergies, atomVirials, communicator, as: Double.self)
+        case .single:
+            return periodic(grid, atoms, charges, chargeBar, forces, atomEnergies, atomVirials, communicator, as: Float.self)
+        }
+    }
+
+    /// The per-(atom, k) arithmetic in T; structure factors, energies, forces and virials are
+    /// summed in Double (S(k) from blocks of `structureBlock` atoms).
+    private func periodic<T: FeatureScalar>(_ grid: ReciprocalSum, _ atoms: AtomsView, _ charges: UnsafePointer<Double>,
+                                            _ chargeBar: UnsafeMutablePointer<Double>,
+                                            _ forces: UnsafeMutablePointer<Double>,
+                                            _ atomEnergies: UnsafeMutablePointer<Double>?,
+                                            _ atomVirials: UnsafeMutablePointer<Double>?,
+                                            _ communicator: any DomainCommunicator, as: T.Type) -> Result {
         let nk = grid.paddedCount
         let nlocal = atoms.localCount
         let x = atoms.positions, species = atoms.species
         let workers = max(1, min(threads, nlocal / 64))
-        let phases = (0..<workers).map { _ in ReciprocalSum.AtomPhases(grid) }
+        let phases = (0..<workers).map { _ in ReciprocalSum.AtomPhases<T>(grid) }
+        let (projectionRows, crossRows) = grid.weightRows(as: T.self)
         func position(_ i: Int) -> (Double, Double, Double) { (x[3 * i], x[3 * i + 1], x[3 * i + 2]) }
 
         // Structure factors S(k): per-worker partial sums, added in worker order, then over ranks.
@@ -65,70 +84,81 @@ struct EwaldTerm {
         structure.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress.unsafelyUnwrapped
             try? parallelChunks(count: nlocal, workers: workers) { (w, range) in
-                let re = base + 2 * nk * w, im = re + nk
+                let sums = base + 2 * nk * w   // [Re S, Im S]
+                let block = UnsafeMutablePointer<T>.allocate(capacity: 2 * nk)
+                defer { block.deallocate() }
+                var inBlock = 0
+                func flush() {
+                    for k in 0..<(2 * nk) { sums[k] += Double(block[k]) }
+                    block.initialize(repeating: 0, count: 2 * nk)
+                    inBlock = 0
+                }
+                block.initialize(repeating: 0, count: 2 * nk)
                 for i in range where species[i] >= 0 {
                     grid.phases(of: position(i), into: phases[w])
-                    addScaled(nk, charges[i], phases[w].cosine, into: re)
-                    addScaled(nk, charges[i], phases[w].sine, into: im)
+                    addScaled(nk, T(charges[i]), phases[w].cosine, into: block)
+                    addScaled(nk, T(charges[i]), phases[w].sine, into: block + nk)
+                    inBlock += 1
+                    if inBlock == Self.structureBlock { flush() }
                 }
+                flush()
             }
-            for w in 1..<max(workers, 1) { addScaled(2 * nk, 1, base + 2 * nk * w, into: base) }
+            for w in 1..<max(workers, 1) {
+                for k in 0..<(2 * nk) { base[k] += base[2 * nk * w + k] }
+            }
             communicator.sumOverRanks(base, count: 2 * nk)
         }
+        let structureT = structure.prefix(2 * nk).map { T($0) }
 
         // Per atom: E_i = (1/V) q_i sum_k c_k Re(conj(S) e^{ik.r_i}), its q and r derivatives, virial share.
         let prefactor = scale / grid.volume
         let selfTerm = settings.removeSelfInteraction ? scale * selfCoefficient : 0
         var sums = [Double](repeating: 0, count: 7 * workers)   // energy, virial[6] per worker
         for i in 0..<nlocal { chargeBar[i] = 0 }
-        structure.withUnsafeBufferPointer { sBuffer in
+        structureT.withUnsafeBufferPointer { sBuffer in
+        projectionRows.withUnsafeBufferPointer { projectionWeights in
+        crossRows.withUnsafeBufferPointer { crossWeights in
         sums.withUnsafeMutableBufferPointer { sumBuffer in
             let re = sBuffer.baseAddress.unsafelyUnwrapped, im = re + nk
             let sum = sumBuffer.baseAddress.unsafelyUnwrapped
+            let pw = projectionWeights.baseAddress.unsafelyUnwrapped, cw = crossWeights.baseAddress.unsafelyUnwrapped
             try? parallelChunks(count: nlocal, workers: workers) { (w, range) in
                 let p = phases[w]
-                let projection = UnsafeMutablePointer<Double>.allocate(capacity: 2 * nk)
+                let projection = UnsafeMutablePointer<T>.allocate(capacity: 2 * nk + 10)
                 defer { projection.deallocate() }
-                let cross = projection + nk
+                let cross = projection + nk, out = projection + 2 * nk
+                let width = T.Lanes.scalarCount
                 for i in range where species[i] >= 0 {
                     grid.phases(of: position(i), into: p)
                     var k = 0
                     while k < nk {   // Re(conj(S) e^{ik.r}) and Im(conj(S) e^{ik.r})
-                        let c = UnsafeRawPointer(p.cosine + k).loadUnaligned(as: SIMD4<Double>.self)
-                        let s = UnsafeRawPointer(p.sine + k).loadUnaligned(as: SIMD4<Double>.self)
-                        let sr = UnsafeRawPointer(re + k).loadUnaligned(as: SIMD4<Double>.self)
-                        let si = UnsafeRawPointer(im + k).loadUnaligned(as: SIMD4<Double>.self)
-                        UnsafeMutableRawPointer(projection + k).storeBytes(of: sr * c + si * s, as: SIMD4<Double>.self)
-                        UnsafeMutableRawPointer(cross + k).storeBytes(of: si * c - sr * s, as: SIMD4<Double>.self)
-                        k += 4
+                        let c = load(p.cosine + k), s = load(p.sine + k)
+                        let sr = load(re + k), si = load(im + k)
+                        store(multiplyAdd(sr * c, si, s), projection + k)
+                        store(multiplyAdd(si * c, -sr, s), cross + k)
+                        k += width
                     }
-                    let qi = charges[i]
-                    let potential = grid.weight.withUnsafeBufferPointer { dot4(nk, $0.baseAddress.unsafelyUnwrapped, projection) }
-                    func crossSum(_ column: [Double]) -> Double {
-                        column.withUnsafeBufferPointer { dot4(nk, $0.baseAddress.unsafelyUnwrapped, cross) }
-                    }
-                    func projectionSum(_ column: [Double]) -> Double {
-                        column.withUnsafeBufferPointer { dot4(nk, $0.baseAddress.unsafelyUnwrapped, projection) }
-                    }
+                    // out: [potential, virial xx yy zz xy xz yz, force sums x y z]
+                    dots(nk, rows: 7, pw, xStride: nk, projection, into: out, outStride: 1)
+                    dots(nk, rows: 3, cw, xStride: nk, cross, into: out + 7, outStride: 1)
+                    let qi = charges[i], potential = Double(out[0])
                     let atomEnergy = prefactor * qi * potential - selfTerm * qi * qi
                     chargeBar[i] = 2 * prefactor * potential - 2 * selfTerm * qi
                     let fScale = -2 * prefactor * qi
-                    forces[3 * i] += fScale * crossSum(grid.weightX)
-                    forces[3 * i + 1] += fScale * crossSum(grid.weightY)
-                    forces[3 * i + 2] += fScale * crossSum(grid.weightZ)
-                    let v = (projectionSum(grid.virialXX), projectionSum(grid.virialYY), projectionSum(grid.virialZZ),
-                             projectionSum(grid.virialXY), projectionSum(grid.virialXZ), projectionSum(grid.virialYZ))
+                    forces[3 * i] += fScale * Double(out[7])
+                    forces[3 * i + 1] += fScale * Double(out[8])
+                    forces[3 * i + 2] += fScale * Double(out[9])
                     sum[7 * w] += atomEnergy
                     atomEnergies?[i] += atomEnergy
                     let virialScale = prefactor * qi
-                    sum[7 * w + 1] += virialScale * v.0; sum[7 * w + 2] += virialScale * v.1; sum[7 * w + 3] += virialScale * v.2
-                    sum[7 * w + 4] += virialScale * v.3; sum[7 * w + 5] += virialScale * v.4; sum[7 * w + 6] += virialScale * v.5
+                    for c in 0..<6 { sum[7 * w + 1 + c] += virialScale * Double(out[1 + c]) }
                     if let atomVirial = atomVirials.map({ $0 + 6 * i }) {
-                        atomVirial[0] += virialScale * v.0; atomVirial[1] += virialScale * v.1; atomVirial[2] += virialScale * v.2
-                        atomVirial[3] += virialScale * v.3; atomVirial[4] += virialScale * v.4; atomVirial[5] += virialScale * v.5
+                        for c in 0..<6 { atomVirial[c] += virialScale * Double(out[1 + c]) }
                     }
                 }
             }
+        }
+        }
         }
         }
         var result = Result()
@@ -138,6 +168,10 @@ struct EwaldTerm {
         }
         return result
     }
+
+    /// Atoms per partial structure-factor sum in the evaluation's precision before it is added
+    /// to the Double total: keeps the round-off of single precision from growing with N.
+    private static var structureBlock: Int { 32 }
 
     private func open(atoms: AtomsView, tags: UnsafePointer<Int64>?, atomCount: Int, charges: UnsafePointer<Double>,
                       chargeBar: UnsafeMutablePointer<Double>, forces: UnsafeMutablePointer<Double>,

@@ -10,7 +10,7 @@ import Darwin
 /// E = (1/V) sum_k c_k |S(k)|^2 with S(k) = sum_i q_i exp(i k.r_i), c_k = 2 exp(-sigma^2 k^2/2) / k^2,
 /// over upstream's k set (model-format §4.7). The kept k vectors are stored as rows of
 /// consecutive n3 at fixed (n1, n2), so that exp(i k.r) of one atom is a row phase times a
-/// contiguous table, and every per-atom loop over k runs on contiguous arrays (SIMD4).
+/// contiguous table, and every per-atom loop over k runs on contiguous arrays.
 struct ReciprocalSum {
     let volume: Double
     /// Reciprocal vectors b_a (rows), b_a . a_c = 2 pi delta_ac.
@@ -19,7 +19,7 @@ struct ReciprocalSum {
     /// Rows: (n1, n2, first n3, first k index, count).
     let rows: [(Int, Int, Int, Int, Int)]
     let count: Int
-    /// Per k, padded to a multiple of 4 with zeros: c_k, c_k k_a, and c_k (delta_ab + g k_a k_b)
+    /// Per k, padded to a multiple of 8 with zeros: c_k, c_k k_a, and c_k (delta_ab + g k_a k_b)
     /// with g = 2 d ln c_k / d(k^2), the strain derivative of c_k / V (virial).
     let weight, weightX, weightY, weightZ: [Double]
     let virialXX, virialYY, virialZZ, virialXY, virialXZ, virialYZ: [Double]
@@ -67,7 +67,7 @@ struct ReciprocalSum {
         }
         self.rows = rows
         count = columns[0].count
-        let padded = (count + 3) / 4 * 4
+        let padded = (count + 7) / 8 * 8   // whole vectors of Double and of Float
         for c in 0..<10 { columns[c] += [Double](repeating: 0, count: padded - count) }
         (weight, weightX, weightY, weightZ) = (columns[0], columns[1], columns[2], columns[3])
         (virialXX, virialYY, virialZZ) = (columns[4], columns[5], columns[6])
@@ -76,24 +76,42 @@ struct ReciprocalSum {
 
     var paddedCount: Int { weight.count }
 
-    /// Work space of one thread: phase tables and exp(i k.r) of one atom.
-    final class AtomPhases {
-        let cosine: UnsafeMutablePointer<Double>, sine: UnsafeMutablePointer<Double>
+    /// The weights in the precision T, as rows of `paddedCount`: for the projection
+    /// Re(conj(S) e^{ik.r}) c_k and the six virial columns (7 rows), for the cross term
+    /// Im(conj(S) e^{ik.r}) the three force columns (3 rows).
+    func weightRows<T: FeatureScalar>(as: T.Type) -> (projection: [T], cross: [T]) {
+        let projection = [weight, virialXX, virialYY, virialZZ, virialXY, virialXZ, virialYZ]
+        let cross = [weightX, weightY, weightZ]
+        return (projection.flatMap { $0.map { T($0) } }, cross.flatMap { $0.map { T($0) } })
+    }
+
+    /// Work space of one thread: phase tables and exp(i k.r) of one atom, in the precision T.
+    final class AtomPhases<T: FeatureScalar> {
+        let cosine: UnsafeMutablePointer<T>, sine: UnsafeMutablePointer<T>
         let table: UnsafeMutablePointer<Double>   // [axis][n][cos, sin]
+        let lastCosine: UnsafeMutablePointer<T>, lastSine: UnsafeMutablePointer<T>   // axis 3 in T, by n
         let stride: Int
 
         init(_ grid: ReciprocalSum) {
-            cosine = .allocate(capacity: grid.paddedCount); cosine.initialize(repeating: 0, count: grid.paddedCount)
-            sine = .allocate(capacity: grid.paddedCount); sine.initialize(repeating: 0, count: grid.paddedCount)
+            // One vector of slack after each array: `phases` stores and loads whole vectors.
+            let slack = T.Lanes.scalarCount
+            cosine = .allocate(capacity: grid.paddedCount + slack)
+            cosine.initialize(repeating: 0, count: grid.paddedCount + slack)
+            sine = .allocate(capacity: grid.paddedCount + slack)
+            sine.initialize(repeating: 0, count: grid.paddedCount + slack)
             stride = 2 * (grid.nMax.max() ?? 1) + 1
             table = .allocate(capacity: 6 * stride)
+            lastCosine = .allocate(capacity: stride + slack); lastCosine.initialize(repeating: 0, count: stride + slack)
+            lastSine = .allocate(capacity: stride + slack); lastSine.initialize(repeating: 0, count: stride + slack)
         }
 
-        deinit { cosine.deallocate(); sine.deallocate(); table.deallocate() }
+        deinit { cosine.deallocate(); sine.deallocate(); table.deallocate(); lastCosine.deallocate(); lastSine.deallocate() }
     }
 
-    /// Fills cos and sin of k.r for every kept k.
-    func phases(of r: (Double, Double, Double), into p: AtomPhases) {
+    /// Fills cos and sin of k.r for every kept k. The angles and the per-axis tables are
+    /// computed in Double (k.r reaches a few hundred radians in large boxes); only the last
+    /// product, row phase times axis-3 phase, runs in T.
+    func phases<T>(of r: (Double, Double, Double), into p: AtomPhases<T>) {
         for a in 0..<3 {
             let angle = b[3 * a] * r.0 + b[3 * a + 1] * r.1 + b[3 * a + 2] * r.2
             let (c1, s1) = (cos(angle), sin(angle))
@@ -107,27 +125,23 @@ struct ReciprocalSum {
             }
         }
         let t1 = p.table + 2 * nMax[0], t2 = p.table + 2 * (p.stride + nMax[1]), t3 = p.table + 2 * (2 * p.stride + nMax[2])
+        let c3 = p.lastCosine + nMax[2], s3 = p.lastSine + nMax[2]
+        for n in -nMax[2]...nMax[2] { c3[n] = T(t3[2 * n]); s3[n] = T(t3[2 * n + 1]) }
         for (n1, n2, n3, start, length) in rows {
             let (c1, s1, c2, s2) = (t1[2 * n1], t1[2 * n1 + 1], t2[2 * n2], t2[2 * n2 + 1])
-            let (c12, s12) = (c1 * c2 - s1 * s2, s1 * c2 + c1 * s2)
-            for q in 0..<length {
-                let c3 = t3[2 * (n3 + q)], s3 = t3[2 * (n3 + q) + 1]
-                p.cosine[start + q] = c12 * c3 - s12 * s3
-                p.sine[start + q] = s12 * c3 + c12 * s3
+            let (c12, s12) = (T(c1 * c2 - s1 * s2), T(s1 * c2 + c1 * s2))
+            let rowCosine = p.cosine + start, rowSine = p.sine + start, c = c3 + n3, s = s3 + n3
+            // Whole vectors: a row's last store runs past its end into the next row, which is
+            // written after it (rows are in order), or into the padding of the last row.
+            let (c12v, s12v) = (T.Lanes(repeating: c12), T.Lanes(repeating: s12))
+            var q = 0
+            while q < length {
+                let cv = load(c + q), sv = load(s + q)
+                store(c12v * cv - s12v * sv, rowCosine + q)
+                store(multiplyAdd(s12v * cv, c12v, sv), rowSine + q)
+                q += T.Lanes.scalarCount
             }
         }
+        for k in count..<paddedCount { p.cosine[k] = 0; p.sine[k] = 0 }
     }
-}
-
-/// sum_k x[k] y[k] with four SIMD lanes (k padded to a multiple of 4).
-@inline(__always)
-func dot4(_ n: Int, _ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>) -> Double {
-    var sum = SIMD4<Double>()
-    var k = 0
-    while k < n {
-        sum += UnsafeRawPointer(x + k).loadUnaligned(as: SIMD4<Double>.self)
-            * UnsafeRawPointer(y + k).loadUnaligned(as: SIMD4<Double>.self)
-        k += 4
-    }
-    return sum.sum()
 }

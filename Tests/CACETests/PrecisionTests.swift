@@ -53,6 +53,27 @@ final class PrecisionTests: XCTestCase {
         }
     }
 
+    /// The Ewald term in single precision on 1536 atoms (water_trained on its frame replicated
+    /// 2x2x2): structure factors over many atoms and a few thousand k vectors.
+    func testSingleEwaldInALargerBox() throws {
+        let root = try requireReference()
+        let model = try CACEModel(contentsOf: root.appendingPathComponent("water_trained/model.safetensors").path)
+        let frame = try ExtendedXYZ.read(contentsOf: root.appendingPathComponent("water_trained/liquid64_frame0.xyz").path)[0]
+        let cell = try XCTUnwrap(frame.cell)
+        var numbers: [Int] = [], positions: [Double] = []
+        for i in 0..<2 { for j in 0..<2 { for k in 0..<2 {
+            for atom in 0..<frame.count {
+                numbers.append(frame.atomicNumbers[atom])
+                for c in 0..<3 {
+                    positions.append(frame.positions[3 * atom + c] + Double(i) * cell[c] + Double(j) * cell[3 + c]
+                                     + Double(k) * cell[6 + c])
+                }
+            }
+        } } }
+        let big = Structure(atomicNumbers: numbers, positions: positions, cell: cell.map { 2 * $0 }, pbc: (true, true, true))
+        try compare(model, big, "water_trained, 1536 atoms")
+    }
+
     func testSingleIsRefusedForMessagePassing() throws {
         var spec = SyntheticModel()
         spec.zs = [14]; spec.layers = 1; spec.messageTypes = ["Ar"]

@@ -38,38 +38,57 @@ def add(model, atoms, tool, precision, layout, us, rss=None):
 
 
 def cli(model, stem, threads=1, precision="double"):
+    """One `cace benchmark` run: a job for `interleaved`."""
     atoms = int(Path(f"{stem}.xyz").read_text().split("\n", 1)[0])
     repeat = max(3, min(25, 200_000 // atoms))    # medians of about a second of work: small boxes are noisy
-    out = subprocess.run([str(CACE), "benchmark", str(REF / model / "model.safetensors"), f"{stem}.xyz",
-                          "--threads", str(threads), "--precision", precision, "--repeat", str(repeat),
-                          "--format", "json"], check=True, capture_output=True, text=True).stdout
-    j = json.loads(out)
-    add(model, j["atoms"], "cace benchmark", precision, f"{threads}x1", j["us_per_atom"], j["peak_rss_mb"])
-    return j
+    cmd = [str(CACE), "benchmark", str(REF / model / "model.safetensors"), f"{stem}.xyz", "--threads", str(threads),
+           "--precision", precision, "--repeat", str(repeat), "--format", "json"]
+
+    def run():
+        j = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+        return j["us_per_atom"], j["peak_rss_mb"]
+    return dict(model=model, atoms=atoms, tool="cace benchmark", precision=precision, layout=f"{threads}x1", run=run)
 
 
 def lammps(model, stem, ranks=1, precision="double", steps=None):
+    """One LAMMPS `run` of examples/bench/in.bench: a job for `interleaved`."""
     data = Path(f"{stem}.data")
     elements = re.search(r"types: (.*)", data.read_text().splitlines()[0]).group(1)
     atoms = int(re.search(r"^(\d+) atoms", data.read_text(), re.M).group(1))
-    steps = steps or max(20, min(200, 100_000 // atoms))
+    steps = steps or max(20, min(400, 150_000 // atoms))
     log = OUT / f"log.{model}.{data.stem}.np{ranks}.{precision}"
     # every rank reports its own peak RSS (GNU time's %M, KB) on stderr
     cmd = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", str(ranks), "/usr/bin/time", "-f",
            "PEAK_RSS_KB %M", str(LMP), "-in", str(ROOT / "examples/bench/in.bench"), "-var", "plugin", str(PLUGIN),
            "-var", "data", str(data), "-var", "model", str(REF / model / "model.safetensors"), "-var", "elements",
            elements, "-var", "precision", precision, "-var", "steps", str(steps), "-log", str(log), "-screen", "none"]
-    rates, reports = [], []
-    for _ in range(3):   # the median of three runs: one short run is at the mercy of a noisy machine
-        run = subprocess.run(cmd, capture_output=True, text=True)
-        if run.returncode != 0:
-            sys.exit(f"LAMMPS failed ({' '.join(cmd)}):\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
-        rates.append(float(re.findall(r"Performance:.*?([\d.]+) timesteps/s", log.read_text())[-1]))
+
+    def run():
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode != 0:
+            sys.exit(f"LAMMPS failed ({' '.join(cmd)}):\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
+        rate = float(re.findall(r"Performance:.*?([\d.]+) timesteps/s", log.read_text())[-1])
         # mpirun occasionally drops a rank's last stderr line: then that run has no RSS figure
-        reports += [int(v) for v in re.findall(r"PEAK_RSS_KB (\d+)", run.stderr)]
-    rate = sorted(rates)[1]
-    rss = max(reports) / 1024 if reports else None
-    add(model, atoms, "LAMMPS run", precision, f"1x{ranks}", 1e6 / (rate * atoms), rss)
+        reports = [int(v) for v in re.findall(r"PEAK_RSS_KB (\d+)", out.stderr)]
+        return 1e6 / (rate * atoms), (max(reports) / 1024 if reports else None)
+    return dict(model=model, atoms=atoms, tool="LAMMPS run", precision=precision, layout=f"1x{ranks}", run=run)
+
+
+def interleaved(jobs, rounds=3):
+    """Runs the jobs of one comparison in turn, `rounds` times, and adds each one's median.
+
+    This machine's speed drifts by 10-30 % over minutes (other load on the VM): runs of the
+    rows compared with each other (double and single, one and two ranks) alternate, so a slow
+    spell hits both sides of a ratio instead of one."""
+    results = [[] for _ in jobs]
+    for _ in range(rounds):
+        for job, result in zip(jobs, results):
+            result.append(job["run"]())
+    for job, result in zip(jobs, results):
+        times = sorted(t for t, _ in result)
+        peaks = [m for _, m in result if m]
+        add(job["model"], job["atoms"], job["tool"], job["precision"], job["layout"], times[len(times) // 2],
+            max(peaks) if peaks else None)
 
 
 def time_upstream(stems):
@@ -93,31 +112,30 @@ def main():
     water = structures(REF / "water_sr/liquid64_frame0.xyz", ["1", "2", "4x4x2", "4", "8"])
     print("water, short range (water_sr)")
     for r in ["1", "2", "4", "8"][: 3 if QUICK else 4]:
-        cli("water_sr", water[r])
-        cli("water_sr", water[r], precision="single")
-    cli("water_sr", water["2"], threads=2)
-    cli("water_sr", water["2"], threads=2, precision="single")
+        if r == "2":    # 1536 atoms: precision and threads compared in one set of runs
+            interleaved([cli("water_sr", water[r], threads=t, precision=p) for p in ("double", "single")
+                         for t in (1, 2)])
+        else:
+            interleaved([cli("water_sr", water[r]), cli("water_sr", water[r], precision="single")])
     for r in ["1", "2"]:
-        for ranks in (1, 2):
-            lammps("water_sr", water[r], ranks)
-        lammps("water_sr", water[r], 1, "single")
+        interleaved([lammps("water_sr", water[r], 1), lammps("water_sr", water[r], 2),
+                     lammps("water_sr", water[r], 1, "single")])
     if not QUICK:
-        lammps("water_sr", water["8"], 1, steps=10)
+        interleaved([lammps("water_sr", water["8"], 1, steps=10)], rounds=1)
     print("water with its long-range term (water_trained)")
     for r in ["1", "2", "4x4x2"]:
-        cli("water_trained", water[r])
-        cli("water_trained", water[r], precision="single")
-    cli("water_trained", water["2"], threads=2)
-    for ranks in (1, 2):
-        lammps("water_trained", water["2"], ranks)
+        jobs = [cli("water_trained", water[r]), cli("water_trained", water[r], precision="single")]
+        if r == "2":
+            jobs.append(cli("water_trained", water[r], threads=2))
+        interleaved(jobs)
+    interleaved([lammps("water_trained", water["2"], ranks) for ranks in (1, 2)])
     if not QUICK:
         print("message-passing reference models (alloy_bulk replicated 3x3x3)")
         for model in ["rand_2el_l3_nu4_mp1_MAr_expdecay_mollifier", "rand_3el_l3_nu3_mp1_MArBchi",
                       "rand_3el_l2_nu4_mp2_Bchi_gauss_cos"]:
             stem = structures(REF / model / "alloy_bulk.xyz", ["3"])["3"]
-            cli(model, stem)
-            for ranks in (1, 2):
-                lammps(model, stem, ranks)
+            interleaved([cli(model, stem)], rounds=1)
+            interleaved([lammps(model, stem, ranks) for ranks in (1, 2)], rounds=1)
     print("upstream CACE")
     time_upstream([water["1"], water["2"], water["4x4x2"]])
     write_table(time.time() - start)
@@ -155,6 +173,10 @@ def write_table(seconds):
         lines.append(f"- water_sr cost per atom from 192 to {[192, 1536, 12288, 98304][len(sr) - 1]} atoms: "
                      f"max/min = {max(sr) / min(sr):.2f}")
     for model in ("water_sr", "water_trained"):
+        for atoms in (192, 1536):
+            d, s = us(model, atoms, "LAMMPS run"), us(model, atoms, "LAMMPS run", "single")
+            if d and s:
+                lines.append(f"- {model}, {atoms} atoms in LAMMPS: single precision {d / s:.2f}x faster than double")
         one, two = us(model, 1536), us(model, 1536, layout="2x1")
         if one and two:
             lines.append(f"- {model}, 1536 atoms: 2 threads {one / two:.2f}x faster than 1")
