@@ -128,7 +128,8 @@ def main():
         if r == "2":
             jobs.append(cli("water_trained", water[r], threads=2))
         interleaved(jobs)
-    interleaved([lammps("water_trained", water["2"], ranks) for ranks in (1, 2)])
+    interleaved([lammps("water_trained", water["2"], 1), lammps("water_trained", water["2"], 2),
+                 lammps("water_trained", water["2"], 1, "single")])
     if not QUICK:
         print("message-passing reference models (alloy_bulk replicated 3x3x3)")
         for model in ["rand_2el_l3_nu4_mp1_MAr_expdecay_mollifier", "rand_3el_l3_nu3_mp1_MArBchi",
