@@ -103,9 +103,7 @@ struct EwaldTerm {
                 }
                 flush()
             }
-            for w in 1..<max(workers, 1) {
-                for k in 0..<(2 * nk) { base[k] += base[2 * nk * w + k] }
-            }
+            for w in 1..<max(workers, 1) { addScaled(2 * nk, 1, base + 2 * nk * w, into: base) }
             communicator.sumOverRanks(base, count: 2 * nk)
         }
         let structureT = structure.prefix(2 * nk).map { T($0) }
