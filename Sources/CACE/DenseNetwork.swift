@@ -40,21 +40,26 @@ struct DenseLayer<T: FeatureScalar>: Sendable {
 /// The caller provides scratch of `scratchCount` scalars so that no call allocates.
 struct DenseNetwork<T: FeatureScalar>: Sendable {
     let layers: [DenseLayer<T>]
+    /// Pre-activations and outputs of every layer: 2 sum(outputs) scalars.
+    let storedCount: Int
+    /// The widest of the input and the layers' outputs: the size of one adjoint buffer.
+    let widest: Int
 
-    init(layers: [DenseLayer<T>]) { self.layers = layers }
+    init(layers: [DenseLayer<T>]) {
+        self.layers = layers
+        storedCount = 2 * layers.reduce(0) { $0 + $1.outputs }
+        widest = max(layers.map(\.outputs).max() ?? 0, layers.first?.inputs ?? 0)
+    }
 
     /// The same network in another precision, its input permuted as in `DenseLayer(converting:inputOrder:)`.
     init<U: FeatureScalar>(converting network: DenseNetwork<U>, inputOrder order: [Int]? = nil) {
-        layers = network.layers.enumerated().map { DenseLayer(converting: $1, inputOrder: $0 == 0 ? order : nil) }
+        self.init(layers: network.layers.enumerated().map { DenseLayer(converting: $1, inputOrder: $0 == 0 ? order : nil) })
     }
 
     var inputs: Int { layers.first?.inputs ?? 0 }
     var outputs: Int { layers.last?.outputs ?? 0 }
     /// Pre-activations and outputs of every layer, then one adjoint buffer pair.
-    var scratchCount: Int {
-        let widest = layers.map(\.outputs).max() ?? 0
-        return 2 * layers.reduce(0) { $0 + $1.outputs } + 2 * max(widest, inputs)
-    }
+    var scratchCount: Int { storedCount + 2 * widest }
 
     /// Runs the network; the last layer's output is left at `output`. Pre-activations
     /// are kept in scratch for `backward`.
@@ -62,27 +67,27 @@ struct DenseNetwork<T: FeatureScalar>: Sendable {
                  scratch: UnsafeMutablePointer<T>) {
         var input = x
         var offset = 0
-        for (index, layer) in layers.enumerated() {
+        for index in layers.indices {   // by index: binding a layer to a copy would retain its arrays
+            let nOut = layers[index].outputs
             let z = scratch + offset
-            let y = index == layers.count - 1 ? output : scratch + offset + layer.outputs
-            layer.weightTransposed.withUnsafeBufferPointer { w in
-                let nOut = layer.outputs
-                if let bias = layer.bias {
+            let y = index == layers.count - 1 ? output : scratch + offset + nOut
+            layers[index].weightTransposed.withUnsafeBufferPointer { w in
+                if let bias = layers[index].bias {
                     for o in 0..<nOut { z[o] = bias[o] }
                 } else {
                     for o in 0..<nOut { z[o] = 0 }
                 }
-                addCombination(nOut, rows: layer.inputs, input, cStride: 1, w.baseAddress.unsafelyUnwrapped,
+                addCombination(nOut, rows: layers[index].inputs, input, cStride: 1, w.baseAddress.unsafelyUnwrapped,
                                xStride: nOut, into: z)
             }
-            switch layer.activation {
+            switch layers[index].activation {
             case .identity:
-                if y != z { for o in 0..<layer.outputs { y[o] = z[o] } }
+                if y != z { for o in 0..<nOut { y[o] = z[o] } }
             case .silu:
-                for o in 0..<layer.outputs { y[o] = z[o] / (1 + T.exponential(-z[o])) }
+                for o in 0..<nOut { y[o] = z[o] / (1 + T.exponential(-z[o])) }
             }
             input = UnsafePointer(y)
-            offset += 2 * layer.outputs
+            offset += 2 * nOut
         }
     }
 
@@ -90,28 +95,27 @@ struct DenseNetwork<T: FeatureScalar>: Sendable {
     /// on the same input.
     func backward(outputBar: UnsafePointer<T>,
                   inputBar: UnsafeMutablePointer<T>, scratch: UnsafeMutablePointer<T>) {
-        let totalStored = 2 * layers.reduce(0) { $0 + $1.outputs }
-        let widest = max(layers.map(\.outputs).max() ?? 0, inputs)
+        let totalStored = storedCount
         var bar = scratch + totalStored
         var nextBar = bar + widest
         for o in 0..<outputs { bar[o] = outputBar[o] }
         var offset = totalStored
         for index in stride(from: layers.count - 1, through: 0, by: -1) {
-            let layer = layers[index]
-            offset -= 2 * layer.outputs
+            let nIn = layers[index].inputs, nOut = layers[index].outputs
+            offset -= 2 * nOut
             let z = scratch + offset
-            if layer.activation == .silu {
-                for o in 0..<layer.outputs {
+            if layers[index].activation == .silu {
+                for o in 0..<nOut {
                     let s = 1 / (1 + T.exponential(-z[o]))
                     bar[o] *= s * (1 + z[o] * (1 - s))
                 }
             }
             // The input of this layer is the previous layer's output (or x).
             let target = index == 0 ? inputBar : nextBar
-            if index != 0 { for i in 0..<layer.inputs { target[i] = 0 } }
-            layer.weight.withUnsafeBufferPointer { w in
-                addCombination(layer.inputs, rows: layer.outputs, bar, cStride: 1, w.baseAddress.unsafelyUnwrapped,
-                               xStride: layer.inputs, into: target)
+            if index != 0 { for i in 0..<nIn { target[i] = 0 } }
+            layers[index].weight.withUnsafeBufferPointer { w in
+                addCombination(nIn, rows: nOut, bar, cStride: 1, w.baseAddress.unsafelyUnwrapped,
+                               xStride: nIn, into: target)
             }
             swap(&bar, &nextBar)
         }

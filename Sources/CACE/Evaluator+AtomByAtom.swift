@@ -118,8 +118,8 @@ extension Evaluator {
     /// Edges, A, B and head outputs of atom i.
     func atomForward<T>(_ i: Int, _ atoms: AtomsView, _ w: inout AtomWork<T>,
                         _ k: FeatureKernels<T>) throws(CACEError) {
-        let m = model
-        let nr = m.radialFunctionCount, nk = m.angularCount, nz = m.elementCount, stride = w.stride
+        // The sizes come from the kernels: copying `model` here would retain its arrays per atom.
+        let nr = k.radialFunctionCount, nk = k.angular.count, nz = k.elementCount, stride = w.stride
         _ = w.clock.lap()
         try gatherEdges(i, atoms, &w)
         k.edgeBatch.features(count: w.edgeCount, stride: stride, d: w.d, r: w.r, lengths: w.lengths, rho: w.rho,
@@ -139,9 +139,9 @@ extension Evaluator {
         }
         k.channelsAndTransform(w.p, receiver: Int(atoms.species[i]), into: w.a)
         w.times.edgesAndA += w.clock.lap()
-        k.symmetrizer.forward(a: w.a, b: w.x, radial: 1, angular: nk, channels: m.radialBasisCount * m.channelCount)
+        k.symmetrizer.forward(a: w.a, b: w.x, radial: 1, angular: nk, channels: k.radialBasisCount * k.channelCount)
         w.times.symmetrizer += w.clock.lap()
-        k.readoutForward(w.x, headOutputs: w.heads, scratch: w.readout, scratchStride: m.readoutScratchStride)
+        k.readoutForward(w.x, headOutputs: w.heads, scratch: w.readout, scratchStride: k.readoutScratchStride)
         w.times.readout += w.clock.lap()
     }
 
@@ -150,14 +150,13 @@ extension Evaluator {
     func atomBackward<T>(_ i: Int, _ atoms: AtomsView, _ w: inout AtomWork<T>, _ k: FeatureKernels<T>,
                          forces: UnsafeMutablePointer<Double>, virial: inout VirialTally,
                          atomVirials: UnsafeMutablePointer<Double>?) {
-        let m = model
-        let nr = m.radialFunctionCount, nk = m.angularCount, nz = m.elementCount, stride = w.stride
-        for q in 0..<m.featureCount { w.xBar[q] = 0 }
-        k.readoutBackward(seeds: w.seeds, xBar: w.xBar, scratch: w.readout, scratchStride: m.readoutScratchStride)
-        let size = m.radialBasisCount * nk * m.channelCount
+        let nr = k.radialFunctionCount, nk = k.angular.count, nz = k.elementCount, stride = w.stride
+        for q in 0..<k.featureCount { w.xBar[q] = 0 }
+        k.readoutBackward(seeds: w.seeds, xBar: w.xBar, scratch: w.readout, scratchStride: k.readoutScratchStride)
+        let size = k.radialBasisCount * nk * k.channelCount
         for q in 0..<size { w.aBar[q] = 0 }
         k.symmetrizer.backward(a: w.a, bBar: w.xBar, aBar: w.aBar, radial: 1, angular: nk,
-                               channels: m.radialBasisCount * m.channelCount)
+                               channels: k.radialBasisCount * k.channelCount)
         k.channelsAndTransformAdjoint(w.aBar, receiver: Int(atoms.species[i]), into: w.p)
         // yBar[k][e] = sum_n pBar[n][k] rho[n][e] and rhoBar[n][e] = sum_k pBar[n][k] Y[k][e], per group,
         // as matrix products that keep blocks of the output rows in registers.

@@ -2,7 +2,7 @@
 /// with the model's weights in the precision T it runs in. Edge geometry comes in as Double;
 /// edge gradients go out as Double.
 /// All arrays are flat and row-major; "A" layout is [m][k][c], edge-channel layout [n][k][c].
-struct FeatureKernels<T: FeatureScalar>: Sendable {
+final class FeatureKernels<T: FeatureScalar>: Sendable {
     let elementCount: Int
     let radialFunctionCount: Int
     let radialBasisCount: Int
@@ -16,6 +16,8 @@ struct FeatureKernels<T: FeatureScalar>: Sendable {
     let radialTransform: [T]
     let symmetrizer: Symmetrizer<T>
     let heads: [(network: DenseNetwork<T>, linear: DenseLayer<T>?)]
+    /// Scratch values one head's read-out needs (the largest over the heads).
+    let readoutScratchStride: Int
     /// Models without message passing lay A out [k][m][c] and B [q][m][c] (invariant-major),
     /// so that the symmetrizer runs over all M C values of a term at once; the read-out
     /// weights are permuted to match. Message passing keeps upstream's [m][k][c], [m][q][c].
@@ -33,6 +35,7 @@ struct FeatureKernels<T: FeatureScalar>: Sendable {
         radialTransform = m.radialTransform.map { T($0) }
         symmetrizer = Symmetrizer(converting: m.symmetrizer)
         invariantMajor = m.layers.isEmpty
+        readoutScratchStride = m.readoutScratchStride
         fused = invariantMajor ? FeatureKernels.fusedTransform(m) : []
         edgeBatch = EdgeBatchKernel(radialBasis: m.radialBasis, cutoffFunction: m.cutoffFunction, angular: m.angular)
         let order = invariantMajor ? FeatureKernels.invariantMajorOrder(m) : Array(0..<m.featureCount)
@@ -239,10 +242,10 @@ struct FeatureKernels<T: FeatureScalar>: Sendable {
     /// Pre-activations stay in `scratch` (one `DenseNetwork.scratchCount` block per head).
     func readoutForward(_ x: UnsafePointer<T>, headOutputs: UnsafeMutablePointer<T>,
                         scratch: UnsafeMutablePointer<T>, scratchStride: Int) {
-        for (h, head) in heads.enumerated() {
+        for h in heads.indices {   // by index: binding `head` to a copy would retain its weight arrays
             var y: T = 0
-            head.network.forward(x, output: &y, scratch: scratch + h * scratchStride)
-            if let linear = head.linear {
+            heads[h].network.forward(x, output: &y, scratch: scratch + h * scratchStride)
+            if let linear = heads[h].linear {
                 linear.weight.withUnsafeBufferPointer { w in
                     var s = linear.bias?[0] ?? 0
                     for i in 0..<featureCount { s += w[i] * x[i] }
@@ -256,11 +259,11 @@ struct FeatureKernels<T: FeatureScalar>: Sendable {
     /// xBar += sum_h seed[h] d(head h)/dx.
     func readoutBackward(seeds: UnsafePointer<T>, xBar: UnsafeMutablePointer<T>,
                          scratch: UnsafeMutablePointer<T>, scratchStride: Int) {
-        for (h, head) in heads.enumerated() {
+        for h in heads.indices {
             var seed = seeds[h]
             if seed == 0 { continue }
-            head.network.backward(outputBar: &seed, inputBar: xBar, scratch: scratch + h * scratchStride)
-            if let linear = head.linear {
+            heads[h].network.backward(outputBar: &seed, inputBar: xBar, scratch: scratch + h * scratchStride)
+            if let linear = heads[h].linear {
                 linear.weight.withUnsafeBufferPointer { w in
                     for i in 0..<featureCount { xBar[i] += seed * w[i] }
                 }

@@ -133,33 +133,46 @@ final class ReplicatedDomain: DomainCommunicator {
         let cutoffSquared = cutoff * cutoff
         let reach = Int((cutoff / width).rounded(.up))   // 2, or 1 for widened bins
         var counts = [Int32](repeating: 0, count: localCount)
-        var indices: [Int32] = []
-        indices.reserveCapacity(localCount * 64)
+        var indices = [Int32](repeating: 0, count: 64 * localCount + 64)
+        var used = 0
         var offsets = [Int](repeating: 0, count: localCount + 1)
         sortedX.withUnsafeBufferPointer { sx in
             sorted.withUnsafeBufferPointer { order in
                 for i in 0..<localCount {
-                    offsets[i] = indices.count
+                    offsets[i] = used
                     let (b0, b1, b2) = (bin(i, 0), bin(i, 1), bin(i, 2))
                     let xi = (x[3 * i], x[3 * i + 1], x[3 * i + 2])
+                    let self32 = Int32(i)
                     for c0 in max(0, b0 - reach)...min(bins[0] - 1, b0 + reach) {
                         for c1 in max(0, b1 - reach)...min(bins[1] - 1, b1 + reach) {
                             // bins b2 - reach ... b2 + reach of a row are contiguous in the sorted order
                             let row = (c0 * bins[1] + c1) * bins[2]
                             let first = binStart[row + max(0, b2 - reach)]
                             let end = binStart[row + min(bins[2] - 1, b2 + reach) + 1]
-                            for s in first..<end {
-                                let dx = xi.0 - sx[3 * s], dy = xi.1 - sx[3 * s + 1], dz = xi.2 - sx[3 * s + 2]
-                                let d2 = dx * dx + dy * dy + dz * dz
-                                if d2 < cutoffSquared && Int(order[s]) != i { indices.append(order[s]) }
+                            if used + (end - first) > indices.count {
+                                indices.append(contentsOf: repeatElement(0, count: max(indices.count, end - first)))
+                            }
+                            // Every candidate is written and the count advances only for neighbours:
+                            // no branch on the distance test, which is taken about one time in four.
+                            indices.withUnsafeMutableBufferPointer { out in
+                                var n = used
+                                for s in first..<end {
+                                    let dx = xi.0 - sx[3 * s], dy = xi.1 - sx[3 * s + 1], dz = xi.2 - sx[3 * s + 2]
+                                    let d2 = dx * dx + dy * dy + dz * dz
+                                    let j = order[s]
+                                    out[n] = j
+                                    n += (d2 < cutoffSquared ? 1 : 0) & (j != self32 ? 1 : 0)
+                                }
+                                used = n
                             }
                         }
                     }
-                    counts[i] = Int32(indices.count - offsets[i])
+                    counts[i] = Int32(used - offsets[i])
                 }
             }
         }
-        offsets[localCount] = indices.count
+        offsets[localCount] = used
+        indices.removeLast(indices.count - used)
         return (counts, indices, offsets)
     }
 

@@ -13,6 +13,7 @@ final class CInterfaceTests: XCTestCase {
         spec.messageTypes = ["M", "Ar", "Bchi"]
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("cabi-\(UUID().uuidString).safetensors").path
         try Data(spec.fileBytes()).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
         var err = [CChar](repeating: 0, count: 256)
         var model: OpaquePointer? = nil
         XCTAssertEqual(caceModelLoad(path, &model, &err, err.count), 0)

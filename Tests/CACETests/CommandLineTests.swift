@@ -25,8 +25,16 @@ final class CommandLineTests: XCTestCase {
         return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
     }
 
+    /// One directory per test for the files it writes, removed afterwards.
+    lazy var scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cace-cli-\(UUID().uuidString)")
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: scratch)
+    }
+
     func temporaryFile(_ name: String, _ bytes: [UInt8]) throws -> String {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("cace-cli-\(UUID().uuidString)-\(name)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let url = scratch.appendingPathComponent(name)
         try Data(bytes).write(to: url)
         return url.path
     }
