@@ -66,23 +66,29 @@ extension Evaluator {
         let neighbours = list.lists[i]
         let count = neighbours == nil ? 0 : Int(list.counts[i])
         // Pass 1 reads the neighbour list (scattered positions, with LAMMPS's skin) once and keeps
-        // the neighbours within the cutoff; pass 2 places those grouped by element.
+        // the neighbours within the cutoff; pass 2 places those grouped by element. Pass 1 writes
+        // every candidate and advances only for kept ones: no branch on the distance test, which
+        // LAMMPS's skin makes unpredictable.
         for z in 0..<nz { w.groupEnd[z] = 0 }
         var found = 0
+        var closest = Double.infinity
         for jj in 0..<count {
             let j = Int(neighbours.unsafelyUnwrapped[jj] & list.mask)
             let zj = Int(atoms.species[j])
-            guard zj >= 0 else { continue }
             let r = (x[3 * i] - x[3 * j], x[3 * i + 1] - x[3 * j + 1], x[3 * i + 2] - x[3 * j + 2])
             let d2 = r.0 * r.0 + r.1 * r.1 + r.2 * r.2
-            guard d2 < cutoffSquared else { continue }
-            guard d2 > 0 else { throw .geometry("atoms \(i) and \(j) are at the same position") }
+            let keep = d2 < cutoffSquared && zj >= 0
             w.found[2 * found] = j; w.found[2 * found + 1] = zj
             let g = w.foundGeometry + 4 * found
             g[0] = r.0; g[1] = r.1; g[2] = r.2; g[3] = d2
-            found += 1
-            w.groupEnd[zj] += 1
+            closest = min(closest, keep ? d2 : .infinity)
+            found += keep ? 1 : 0
         }
+        if closest == 0 {
+            let f = (0..<found).first { w.foundGeometry[4 * $0 + 3] == 0 } ?? 0
+            throw .geometry("atoms \(i) and \(w.found[2 * f]) are at the same position")
+        }
+        for f in 0..<found { w.groupEnd[w.found[2 * f + 1]] += 1 }
         let width = T.Lanes.scalarCount
         w.groupStart[0] = 0
         for z in 0..<nz {
