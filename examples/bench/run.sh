@@ -5,7 +5,7 @@
 # single precision, threads and MPI ranks, the message-passing reference models, and upstream
 # CACE on the same structures when CACE_UPSTREAM=<upstream checkout> is set.
 #   examples/bench/run.sh [--quick]     (--quick: no 98304-atom and message-passing runs)
-# Needs ../shared/reference and scripts/build.sh (LAMMPS + plugin). About 20 min on 2 cores.
+# Needs ../shared/reference and scripts/build.sh (LAMMPS + plugin). About 15 min on 2 cores.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 [[ -d $ROOT/../shared/reference ]] || { echo "run.sh: $ROOT/../shared/reference not found (the models live there)" >&2; exit 1; }
