@@ -1,6 +1,9 @@
-enum Activation: Sendable {
+enum Activation: String, Sendable {
     case identity
     case silu
+
+    /// The name the model file uses.
+    var name: String { rawValue }
 }
 
 /// One layer y = act(W x + b), W stored row-major [out][in].

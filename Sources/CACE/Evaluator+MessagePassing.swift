@@ -134,7 +134,7 @@ extension Evaluator {
         // ---- Forward: layer 0 on owned atoms, then layers 1...T, each after the ghosts got A^{t-1}.
         try forEachListed { (w, ii, i) in layerZeroForward(ii, i, species, edges, f, w) }
         times.edgesAndA += clock.lap()
-        for t in 1...T {
+        for t in 1..<(T + 1) {   // empty for T = 0 (1...0 would trap)
             let layer = m.layers[t - 1]
             communicator.forwardExchange(f.a(t - 1), width: f.aWidth)
             forEachAtom(nlocal..<nall) { (_, g) in
@@ -159,7 +159,7 @@ extension Evaluator {
         try forEachListed { (w, _, i) in
             f.gatherReadoutFeatures(i, into: w.x)
             featureObserver?(i, UnsafeBufferPointer(start: w.x, count: m.featureCount))
-            kernels.readoutForward(w.x, headOutputs: perAtom + i * heads, scratch: w.readout, scratchStride: m.readoutScratchStride)
+            layeredKernels.readoutForward(w.x, headOutputs: perAtom + i * heads, scratch: w.readout, scratchStride: m.readoutScratchStride)
             targets.atomEnergies?[i] += shortRangeEnergy(perAtom + i * heads)
             if let h = m.chargeHead { charges[i] = perAtom[i * heads + h] }
         }
@@ -182,10 +182,10 @@ extension Evaluator {
         // ---- Backward: read-out to B-bar of every layer.
         try forEachListed { (w, _, i) in
             f.gatherReadoutFeatures(i, into: w.x)
-            kernels.readoutForward(w.x, headOutputs: w.heads, scratch: w.readout, scratchStride: m.readoutScratchStride)
+            layeredKernels.readoutForward(w.x, headOutputs: w.heads, scratch: w.readout, scratchStride: m.readoutScratchStride)
             headSeeds(w.seeds, chargeBar: chargeBar[i])
             for idx in 0..<m.featureCount { w.xBar[idx] = 0 }
-            kernels.readoutBackward(seeds: w.seeds, xBar: w.xBar, scratch: w.readout, scratchStride: m.readoutScratchStride)
+            layeredKernels.readoutBackward(seeds: w.seeds, xBar: w.xBar, scratch: w.readout, scratchStride: m.readoutScratchStride)
             f.scatterReadoutAdjoint(i, from: w.xBar)
         }
 

@@ -24,9 +24,15 @@ public final class Evaluator {
     /// several threads it is called concurrently.
     public var featureObserver: ((Int, UnsafeBufferPointer<Double>) -> Void)?
 
+    /// Runs models without message passing through the layered path too (tests compare the two).
+    var usesLayeredPath = false
+
     let scratch = EvaluatorScratch()
     let kernels: FeatureKernels<Double>
     private(set) lazy var singleKernels = FeatureKernels<Float>(model)
+    /// Kernels in upstream's layouts for the layered path (those of `kernels` unless the model
+    /// has no message passing and `usesLayeredPath` is set).
+    private(set) lazy var layeredKernels = kernels.invariantMajor ? FeatureKernels(model, invariantMajor: false) : kernels
 
     public init(model: CACEModel) {
         self.model = model
@@ -41,7 +47,7 @@ public final class Evaluator {
             throw .argument(Evaluator.singlePrecisionUnavailable(model))
         }
         var summary: EvaluationSummary
-        if model.layers.isEmpty {
+        if model.layers.isEmpty && !usesLayeredPath {
             summary = try evaluateAtomByAtom(atoms, into: targets, communicator: communicator)
         } else {
             summary = try evaluateWithMessagePassing(atoms, into: targets, communicator: communicator)
@@ -56,7 +62,30 @@ public final class Evaluator {
                 targets.atomEnergies?[i] += e0[z]
             }
         }
+        try checkFinite(summary)
         return summary
+    }
+
+    /// A non-finite energy or virial is an error, never a result (an overflowing E0, weights
+    /// that blow up). Forces are checked by the host, which alone knows the atoms' IDs and
+    /// what else it added to its force array (`Structure` evaluation, the LAMMPS shim).
+    private func checkFinite(_ summary: EvaluationSummary) throws(CACEError) {
+        guard summary.energy.isFinite else {
+            throw .geometry("the energy is not finite (\(summary.energy)): check the model's weights and E0s")
+        }
+        for (c, w) in summary.virial.enumerated() where !w.isFinite {
+            throw .geometry("virial component \(c) is not finite (\(w)): check the model's weights")
+        }
+    }
+
+    /// Neighbours per atom beyond which a structure is refused before per-edge memory is
+    /// allocated: dense matter within a 10 A cutoff has under 1000.
+    public static let maximumNeighborsPerAtom = 5000
+
+    static func tooManyNeighbors(edges: Int, atoms: Int, cutoff: Double) -> CACEError {
+        .geometry("\(edges) neighbour pairs within the cutoff (\(cutoff) A) for \(atoms) atoms, more than "
+            + "\(maximumNeighborsPerAtom) per atom: the cell is far smaller than the cutoff or atoms overlap "
+            + "(are the coordinates in Angstrom?)")
     }
 
     /// Why `precision = .single` cannot evaluate `model`.
@@ -79,6 +108,7 @@ public final class Evaluator {
             throw .geometry("atom \(a / 3) has a non-finite coordinate")
         }
         let list = atoms.neighbors
+        var edges = 0
         guard list.count >= 0, list.count <= atoms.localCount else {
             throw .argument("the neighbour list has \(list.count) atoms but only \(atoms.localCount) are owned")
         }
@@ -87,6 +117,7 @@ public final class Evaluator {
             guard i >= 0, i < atoms.localCount else { throw .argument("neighbour list entry \(ii) is atom \(i), not an owned atom") }
             let count = Int(list.counts[i])
             guard count >= 0 else { throw .argument("atom \(i) has a negative neighbour count") }
+            edges += count
             guard count == 0 || list.lists[i] != nil else { throw .argument("atom \(i) has neighbours but no list") }
             guard let neighbours = list.lists[i] else { continue }
             for jj in 0..<count {
@@ -95,6 +126,9 @@ public final class Evaluator {
                     throw .argument("atom \(i) lists neighbour \(j), outside the \(atoms.totalCount) atoms passed")
                 }
             }
+        }
+        guard edges <= Self.maximumNeighborsPerAtom * max(1, list.count) else {
+            throw Self.tooManyNeighbors(edges: edges, atoms: list.count, cutoff: model.cutoff)
         }
     }
 

@@ -48,6 +48,10 @@ struct EwaldTerm {
         }
     }
 
+    /// The most atom-k terms (periodic) or atom pairs (open) one rank evaluates per call, a few
+    /// minutes of work: beyond it an evaluation looks like a hang.
+    static let maximumWork = 1e11
+
     private var selfCoefficient: Double { 1 / (settings.sigma * pow(2 * Double.pi, 1.5)) }
 
     private func periodic(atoms: AtomsView, cell h: [Double], charges: UnsafePointer<Double>,
@@ -55,6 +59,12 @@ struct EwaldTerm {
                           atomEnergies: UnsafeMutablePointer<Double>?, atomVirials: UnsafeMutablePointer<Double>?,
                           communicator: any DomainCommunicator) throws(CACEError) -> Result {
         let grid = try ReciprocalSum(cell: h, settings: settings)
+        let work = Double(grid.count) * Double(atoms.localCount)
+        guard work <= Self.maximumWork else {
+            throw .geometry("the direct Ewald sum over \(grid.count) k-vectors for \(atoms.localCount) atoms "
+                + "(\(work) atom-k terms) exceeds the limit of \(Self.maximumWork) per evaluation, several minutes: "
+                + "use a smaller system or more MPI ranks (a particle-mesh Ewald sum is not available yet)")
+        }
         switch precision {
         case .double:
             return periodic(grid, atoms, charges, chargeBar, forces, atomEnergies, atomVirials, communicator, as: Double.self)
@@ -177,6 +187,12 @@ struct EwaldTerm {
                       communicator: any DomainCommunicator) throws(CACEError) -> Result {
         let nlocal = atoms.localCount
         guard atomCount >= 0, atomCount <= 50_000_000 else { throw .argument("atom count \(atomCount) out of range") }
+        let work = Double(atomCount) * Double(nlocal)
+        guard work <= Self.maximumWork else {
+            throw .geometry("the open-boundary long-range term is a direct sum over atom pairs: \(nlocal) x \(atomCount) "
+                + "pairs exceed the limit of \(Self.maximumWork) per evaluation, several minutes: "
+                + "use fewer atoms, more MPI ranks, or a periodic box")
+        }
         // Every rank gets (x, y, z, q, handled) of all atoms: each fills its own rows, then a sum.
         var all = [Double](repeating: 0, count: 5 * atomCount)
         for i in 0..<nlocal {

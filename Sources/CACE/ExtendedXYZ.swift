@@ -2,11 +2,16 @@
 /// of key=value pairs (Lattice, Properties, pbc), and one line per atom.
 public enum ExtendedXYZ {
     public static func read(contentsOf path: String) throws(CACEError) -> [Structure] {
-        try parse(String(decoding: readFileBytes(path, limit: 1 << 33), as: UTF8.self), name: path)
+        let bytes = try readFileBytes(path, limit: 1 << 33)
+        if let offset = bytes.firstIndex(of: 0) {
+            throw .structure("\(path): not a text file (a NUL byte at offset \(offset)); expected extended XYZ")
+        }
+        return try parse(String(decoding: bytes, as: UTF8.self), name: path)
     }
 
     public static func parse(_ text: String, name: String = "<input>") throws(CACEError) -> [Structure] {
-        var lines: [Substring] = text.split(separator: "\n", omittingEmptySubsequences: false)
+        // "\r\n" is one Character in Swift: Windows line ends must be split on explicitly.
+        var lines: [Substring] = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
         if let last = lines.last, last.allSatisfy({ $0 == " " || $0 == "\r" || $0 == "\t" }) { lines.removeLast() }
         var frames: [Structure] = []
         var index = 0
@@ -15,7 +20,7 @@ public enum ExtendedXYZ {
             if countLine.isEmpty { index += 1; continue }
             func fail(_ line: Int, _ what: String) -> CACEError { .structure("\(name):\(line + 1): \(what)") }
             guard let count = Int(countLine), count >= 0 else {
-                throw fail(index, "expected an atom count, found '\(countLine.prefix(40))'")
+                throw fail(index, "expected an atom count, found '\(printable(countLine.prefix(40)))'")
             }
             guard count > 0 else { throw fail(index, "frame \(frames.count + 1) has no atoms") }
             guard count < lines.count, index + 1 + count < lines.count else {
@@ -40,7 +45,8 @@ public enum ExtendedXYZ {
                 pbc = (b[0], b[1], b[2])
             }
             if (pbc.0 || pbc.1 || pbc.2) && cell == nil { throw fail(index + 1, "pbc is set but there is no Lattice") }
-            let columns = try propertyColumns(info["properties"] ?? "species:S:1:pos:R:3", fail: { fail(index + 1, $0) })
+            let declared = info["properties"]
+            let columns = try propertyColumns(declared ?? "species:S:1:pos:R:3", fail: { fail(index + 1, $0) })
             var numbers: [Int] = []
             var positions: [Double] = []
             numbers.reserveCapacity(count)
@@ -48,20 +54,26 @@ public enum ExtendedXYZ {
             for a in 0..<count {
                 let line = index + 2 + a
                 let fields = lines[line].split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
-                guard fields.count >= columns.width else {
-                    throw fail(line, "atom line has \(fields.count) fields, Properties needs \(columns.width)")
+                guard fields.count == columns.width else {
+                    let spec = declared.map { "Properties=\($0) describes \(columns.width)" }
+                        ?? "without Properties= a line holds 4 (species x y z); declare the extra columns with Properties="
+                    throw fail(line, "atom line has \(fields.count) fields, but \(spec)")
                 }
                 let label = String(fields[columns.species])
                 if columns.speciesIsNumber {
-                    guard let z = Int(label), Elements.symbol(of: z) != nil else { throw fail(line, "bad atomic number '\(label)'") }
+                    guard let z = Int(label), Elements.symbol(of: z) != nil else {
+                        throw fail(line, "bad atomic number '\(printable(label.prefix(40)))'")
+                    }
                     numbers.append(z)
                 } else {
-                    guard let z = Elements.atomicNumber(of: label) else { throw fail(line, "unknown element '\(label)'") }
+                    guard let z = Elements.atomicNumber(of: label) else {
+                        throw fail(line, "unknown element '\(printable(label.prefix(40)))'")
+                    }
                     numbers.append(z)
                 }
                 for c in 0..<3 {
                     guard let v = Double(fields[columns.position + c]), v.isFinite else {
-                        throw fail(line, "bad coordinate '\(fields[columns.position + c])'")
+                        throw fail(line, "bad coordinate '\(printable(fields[columns.position + c].prefix(40)))'")
                     }
                     positions.append(v)
                 }
@@ -71,6 +83,12 @@ public enum ExtendedXYZ {
         }
         guard !frames.isEmpty else { throw .structure("\(name): no frames found") }
         return frames
+    }
+
+    /// Text from the file as it may appear in a one-line message: control characters and
+    /// undecodable bytes become '?'.
+    static func printable<S: StringProtocol>(_ text: S) -> String {
+        String(text.unicodeScalars.map { $0.value < 32 || $0.value == 127 || $0 == "\u{FFFD}" ? "?" : Character($0) })
     }
 
     /// key=value pairs; values may be double-quoted. Keys are lower-cased.

@@ -27,18 +27,20 @@ final class FeatureKernels<T: FeatureScalar>: Sendable {
     /// Edge features and gradients over vector lanes of edges (models without message passing).
     let edgeBatch: EdgeBatchKernel<T>
 
-    init(_ m: CACEModel) {
+    /// - Parameter invariantMajor: the atom-by-atom layouts; defaults to whether `m` has no
+    ///   message passing (the layered path run on such a model passes false).
+    init(_ m: CACEModel, invariantMajor: Bool? = nil) {
         (elementCount, radialFunctionCount, radialBasisCount, channelCount, featureCount) =
             (m.elementCount, m.radialFunctionCount, m.radialBasisCount, m.channelCount, m.featureCount)
         (radialBasis, cutoffFunction, angular) = (m.radialBasis, m.cutoffFunction, m.angular)
         edgeChannels = m.edgeChannels.map { T($0) }
         radialTransform = m.radialTransform.map { T($0) }
         symmetrizer = Symmetrizer(converting: m.symmetrizer)
-        invariantMajor = m.layers.isEmpty
+        self.invariantMajor = invariantMajor ?? m.layers.isEmpty
         readoutScratchStride = m.readoutScratchStride
-        fused = invariantMajor ? FeatureKernels.fusedTransform(m) : []
+        fused = self.invariantMajor ? FeatureKernels.fusedTransform(m) : []
         edgeBatch = EdgeBatchKernel(radialBasis: m.radialBasis, cutoffFunction: m.cutoffFunction, angular: m.angular)
-        let order = invariantMajor ? FeatureKernels.invariantMajorOrder(m) : Array(0..<m.featureCount)
+        let order = self.invariantMajor ? FeatureKernels.invariantMajorOrder(m) : Array(0..<m.featureCount)
         heads = m.heads.map { head in
             (DenseNetwork(converting: head.network, inputOrder: order),
              head.linear.map { DenseLayer(converting: $0, inputOrder: order) })

@@ -1,5 +1,5 @@
 /// Reads and validates the metadata and tensors of a model file (docs/model-format.md).
-private struct ModelFileReader {
+struct ModelFileReader {
     let file: String
     let meta: JSONValue
     let tensors: [String: Tensor]
@@ -9,7 +9,8 @@ private struct ModelFileReader {
     func unsupported(_ what: String) -> CACEError { .unsupported("\(file): \(what)") }
 
     func value(_ v: JSONValue?, _ path: String) throws(CACEError) -> JSONValue {
-        guard let v, !v.isNull else { throw fail("metadata field '\(path)' is missing") }
+        guard let v else { throw fail("metadata field '\(path)' is missing") }
+        guard !v.isNull else { throw fail("metadata field '\(path)' is null") }
         return v
     }
 
@@ -433,5 +434,6 @@ extension CACEModel {
         self.atomicEnergies = atomicEnergies
         self.energyKey = energyKey
         self.source = source
+        try r.checkConsistency(of: self, groups: groups)
     }
 }

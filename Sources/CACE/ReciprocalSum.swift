@@ -12,6 +12,7 @@ import Darwin
 /// consecutive n3 at fixed (n1, n2), so that exp(i k.r) of one atom is a row phase times a
 /// contiguous table, and every per-atom loop over k runs on contiguous arrays.
 struct ReciprocalSum {
+    /// |det h|: the cell's volume whatever its handedness.
     let volume: Double
     /// Reciprocal vectors b_a (rows), b_a . a_c = 2 pi delta_ac.
     let b: [Double]
@@ -26,9 +27,13 @@ struct ReciprocalSum {
 
     init(cell h: [Double], settings: EwaldSettings) throws(CACEError) {
         guard h.count == 9 else { throw .argument("the cell must have 9 components") }
-        volume = h[0] * (h[4] * h[8] - h[5] * h[7]) - h[1] * (h[3] * h[8] - h[5] * h[6]) + h[2] * (h[3] * h[7] - h[4] * h[6])
-        guard volume.isFinite, abs(volume) > 1e-12 else { throw .geometry("the periodic cell has zero volume") }
-        let f = 2 * Double.pi / volume
+        // The signed determinant makes b_a . a_c = 2 pi delta_ac for left-handed cells too; the
+        // energy's 1/V needs the volume itself.
+        let determinant = h[0] * (h[4] * h[8] - h[5] * h[7]) - h[1] * (h[3] * h[8] - h[5] * h[6])
+            + h[2] * (h[3] * h[7] - h[4] * h[6])
+        guard determinant.isFinite, abs(determinant) > 1e-12 else { throw .geometry("the periodic cell has zero volume") }
+        volume = abs(determinant)
+        let f = 2 * Double.pi / determinant
         b = [f * (h[4] * h[8] - h[5] * h[7]), f * (h[5] * h[6] - h[3] * h[8]), f * (h[3] * h[7] - h[4] * h[6]),
              f * (h[7] * h[2] - h[8] * h[1]), f * (h[8] * h[0] - h[6] * h[2]), f * (h[6] * h[1] - h[7] * h[0]),
              f * (h[1] * h[5] - h[2] * h[4]), f * (h[2] * h[3] - h[0] * h[5]), f * (h[0] * h[4] - h[1] * h[3])]
@@ -36,10 +41,19 @@ struct ReciprocalSum {
         for a in 0..<3 {
             let length = (h[3 * a] * h[3 * a] + h[3 * a + 1] * h[3 * a + 1] + h[3 * a + 2] * h[3 * a + 2]).squareRoot()
             let ratio = length / settings.dl
-            guard ratio < 10_000 else { throw .geometry("the cell is too large for the Ewald k-grid (|a| = \(length))") }
+            guard ratio < 10_000 else {
+                throw .geometry("the cell is too large for the direct Ewald sum: |a\(a + 1)| = \(length) A needs more than "
+                    + "10000 k-vectors along it. Use a smaller periodic box")
+            }
             nMax[a] = max(1, Int(ratio))   // upstream truncates
         }
         self.nMax = nMax
+        let estimate = Self.estimatedCount(nMax: nMax, volume: volume, kSquaredMax: settings.kSquaredMax)
+        guard estimate <= Double(Self.maximumCount) else {
+            throw .geometry("the direct Ewald sum would need about \(Int(estimate)) k-vectors for this cell "
+                + "(volume \(volume) A^3; the limit is \(Self.maximumCount), about 1 GB): its cost grows with the volume. "
+                + "Use a smaller periodic box (a particle-mesh Ewald sum, which scales with N, is not available yet)")
+        }
         let sigma2 = settings.sigma * settings.sigma
         var rows: [(Int, Int, Int, Int, Int)] = []
         var columns: [[Double]] = Array(repeating: [], count: 10)
@@ -75,6 +89,17 @@ struct ReciprocalSum {
     }
 
     var paddedCount: Int { weight.count }
+
+    /// The most k-vectors a cell may need: their tables take about 300 bytes each.
+    static let maximumCount = 2_000_000
+
+    /// Kept k-vectors, estimated before any is built: half the lattice points in the sphere
+    /// |k|^2 <= k_max^2 (reciprocal cell volume (2 pi)^3 / V), at most half the n-box.
+    static func estimatedCount(nMax: [Int], volume: Double, kSquaredMax: Double) -> Double {
+        let box = nMax.reduce(1.0) { $0 * Double(2 * $1 + 1) } / 2
+        let sphere = volume * kSquaredMax * kSquaredMax.squareRoot() / (12 * Double.pi * Double.pi)
+        return min(box, sphere)
+    }
 
     /// The weights in the precision T, as rows of `paddedCount`: for the projection
     /// Re(conj(S) e^{ik.r}) c_k and the six virial columns (7 rows), for the cross term

@@ -16,7 +16,10 @@ final class ReplicatedDomain: DomainCommunicator {
     init(structure: Structure, species atomSpecies: [Int32], cutoff: Double) throws(CACEError) {
         let n = structure.count
         guard structure.positions.count == 3 * n else { throw .structure("positions do not match the atom count") }
-        for v in structure.positions where !v.isFinite { throw .structure("a position is not a finite number") }
+        for (k, v) in structure.positions.enumerated() where !(abs(v) <= Self.maximumCoordinate) {
+            throw .geometry("atom \(k / 3) has coordinate \(v): coordinates must be finite and within "
+                + "\(Self.maximumCoordinate) A of the origin, where double precision still resolves 1e-7 A")
+        }
         localCount = n
         positions = structure.positions
         species = atomSpecies
@@ -27,22 +30,43 @@ final class ReplicatedDomain: DomainCommunicator {
                 throw .structure("a periodic structure needs a cell (Lattice=...)")
             }
             cell = h
+            for a in 0..<3 where periodic[a] {
+                let length = (h[3 * a] * h[3 * a] + h[3 * a + 1] * h[3 * a + 1] + h[3 * a + 2] * h[3 * a + 2]).squareRoot()
+                guard length <= Self.maximumCoordinate else {
+                    throw .geometry("periodic lattice vector \(a + 1) is \(length) A long, beyond \(Self.maximumCoordinate) A: "
+                        + "make that direction non-periodic (pbc=F) instead")
+                }
+            }
             try Self.addImages(cell: h, periodic: periodic, cutoff: cutoff, positions: &positions,
                                species: &species, owner: &owner, localCount: n)
         } else {
             cell = nil
         }
         totalCount = owner.count
-        (neighborCounts, neighborIndices, neighborOffsets) = Self.neighbors(positions: positions, localCount: n,
-                                                                             totalCount: owner.count, cutoff: cutoff)
+        (neighborCounts, neighborIndices, neighborOffsets) = try Self.neighbors(positions: positions, localCount: n,
+                                                                                 totalCount: owner.count, cutoff: cutoff)
     }
+
+    /// Largest |coordinate| and lattice-vector length accepted, in Angstrom.
+    static let maximumCoordinate = 1e9
+
+    /// Periodic images are refused beyond this many per atom (a cell far smaller than the
+    /// cutoff); a 1-atom fcc cell with a 6 A cutoff needs about 700.
+    static let maximumImagesPerAtom = 20_000
 
     /// Wraps the atoms into the cell along periodic directions and appends every image that
     /// can be within `cutoff` of an atom in the cell.
     private static func addImages(cell h: [Double], periodic: [Bool], cutoff: Double, positions: inout [Double],
                                   species: inout [Int32], owner: inout [Int], localCount n: Int) throws(CACEError) {
         let volume = h[0] * (h[4] * h[8] - h[5] * h[7]) - h[1] * (h[3] * h[8] - h[5] * h[6]) + h[2] * (h[3] * h[7] - h[4] * h[6])
-        guard abs(volume) > 1e-9 else { throw .structure("the cell has zero volume") }
+        var lengthProduct = 1.0
+        for a in 0..<3 {
+            let squared: Double = h[3 * a] * h[3 * a] + h[3 * a + 1] * h[3 * a + 1] + h[3 * a + 2] * h[3 * a + 2]
+            lengthProduct *= squared.squareRoot()
+        }
+        guard abs(volume) > 1e-12 * lengthProduct else {
+            throw .structure("the cell has zero volume (its lattice vectors are linearly dependent)")
+        }
         // Rows of the inverse transpose: fractional coordinate s_a = x . inv[a].
         let inv: [Double] = [
             (h[4] * h[8] - h[5] * h[7]) / volume, (h[5] * h[6] - h[3] * h[8]) / volume, (h[3] * h[7] - h[4] * h[6]) / volume,
@@ -51,13 +75,19 @@ final class ReplicatedDomain: DomainCommunicator {
         ]
         var reach = [0, 0, 0]
         var margin = [0.0, 0.0, 0.0]
+        var imagesPerAtom = 1.0   // (2 margin + 1) per periodic direction: the volume the images fill, in cells
         for a in 0..<3 where periodic[a] {
             // Spacing of lattice planes a is 1/|inv[a]|; images out to cutoff past the cell are needed.
             let norm = (inv[3 * a] * inv[3 * a] + inv[3 * a + 1] * inv[3 * a + 1] + inv[3 * a + 2] * inv[3 * a + 2]).squareRoot()
             margin[a] = cutoff * norm
-            guard margin[a] < 1000 else { throw .structure("the cell is too thin for the cutoff (more than 1000 images)") }
-            reach[a] = Int(margin[a].rounded(.up))
+            imagesPerAtom *= 2 * margin[a] + 1
         }
+        guard imagesPerAtom <= Double(maximumImagesPerAtom) else {
+            throw .geometry("the cell is far smaller than the cutoff (\(cutoff) A): each atom would need about "
+                + "\(Int(imagesPerAtom.rounded())) periodic images (limit \(maximumImagesPerAtom)). Check the Lattice "
+                + "(units are Angstrom), or repeat the cell")
+        }
+        for a in 0..<3 where periodic[a] { reach[a] = Int(margin[a].rounded(.up)) }
         var fractional = [Double](repeating: 0, count: 3 * n)
         for i in 0..<n {
             for a in 0..<3 {
@@ -71,8 +101,8 @@ final class ReplicatedDomain: DomainCommunicator {
                 fractional[3 * i + a] = s
             }
         }
-        let estimate = n * (2 * reach[0] + 1) * (2 * reach[1] + 1) * (2 * reach[2] + 1)
-        guard estimate < 200_000_000 else { throw .structure("the structure needs too many periodic images (\(estimate))") }
+        let estimate = Double(n) * imagesPerAtom
+        guard estimate <= 2e8 else { throw .geometry("the structure needs too many periodic images (about \(Int(estimate)))") }
         for s0 in -reach[0]...reach[0] {
             for s1 in -reach[1]...reach[1] {
                 for s2 in -reach[2]...reach[2] where s0 != 0 || s1 != 0 || s2 != 0 {
@@ -99,19 +129,18 @@ final class ReplicatedDomain: DomainCommunicator {
     /// half a cutoff wide (a 5x5x5 block of them holds 58 % fewer candidates than 3x3x3 full
     /// ones), and atoms are sorted by bin, so that each row of bins is contiguous.
     private static func neighbors(positions x: [Double], localCount: Int, totalCount: Int, cutoff: Double)
-        -> ([Int32], [Int32], [Int]) {
+        throws(CACEError) -> ([Int32], [Int32], [Int]) {
         var lo = [Double.infinity, .infinity, .infinity], hi = [-Double.infinity, -.infinity, -.infinity]
         for a in 0..<totalCount {
             for c in 0..<3 { lo[c] = min(lo[c], x[3 * a + c]); hi[c] = max(hi[c], x[3 * a + c]) }
         }
-        // Bins at least half a cutoff wide; widened if the box would need too many bins.
+        // Bins at least half a cutoff wide; widened if the box would need too many bins (counted
+        // in Double: sparse clusters millions of Angstrom wide would overflow Int).
         var width = cutoff / 2
-        var bins = [1, 1, 1]
-        while true {
-            bins = (0..<3).map { max(1, Int(((hi[$0] - lo[$0]) / width).rounded(.down)) + 1) }
-            if bins[0] * bins[1] * bins[2] <= 8 * totalCount + 64 { break }
-            width *= 2
-        }
+        func binCounts() -> [Double] { (0..<3).map { max(1, ((hi[$0] - lo[$0]) / width).rounded(.down) + 1) } }
+        while binCounts().reduce(1, *) > Double(8 * totalCount + 64) { width *= 2 }
+        let bins = binCounts().map { Int($0) }
+        let maximumEdges = Evaluator.maximumNeighborsPerAtom * localCount
         func bin(_ a: Int, _ c: Int) -> Int { min(bins[c] - 1, Int((x[3 * a + c] - lo[c]) / width)) }
         let binCount = bins[0] * bins[1] * bins[2]
         var binOf = [Int](repeating: 0, count: totalCount)
@@ -168,9 +197,11 @@ final class ReplicatedDomain: DomainCommunicator {
                         }
                     }
                     counts[i] = Int32(used - offsets[i])
+                    if used > maximumEdges { break }
                 }
             }
         }
+        guard used <= maximumEdges else { throw Evaluator.tooManyNeighbors(edges: used, atoms: localCount, cutoff: cutoff) }
         offsets[localCount] = used
         indices.removeLast(indices.count - used)
         return (counts, indices, offsets)

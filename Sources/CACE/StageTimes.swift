@@ -26,20 +26,21 @@ public struct StageTimes: Sendable {
 
 /// A stopwatch that costs nothing when disabled.
 struct StageClock {
-    let enabled: Bool
-    private var last: ContinuousClock.Instant
+    /// The previous lap's time; nil when disabled, so that a disabled clock never reads the time.
+    private var last: ContinuousClock.Instant?
 
     init(enabled: Bool) {
-        self.enabled = enabled
-        last = enabled ? ContinuousClock.now : ContinuousClock.Instant.now
+        last = enabled ? ContinuousClock.now : nil
     }
+
+    var enabled: Bool { last != nil }
 
     /// Seconds since the previous lap (0 when disabled).
     @inline(__always)
     mutating func lap() -> Double {
-        guard enabled else { return 0 }
+        guard let previous = last else { return 0 }
         let now = ContinuousClock.now
-        let d = now - last
+        let d = now - previous
         last = now
         return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }

@@ -19,10 +19,10 @@ public struct Structure: Sendable {
     public var isPeriodic: Bool { pbc.0 || pbc.1 || pbc.2 }
     public var isFullyPeriodic: Bool { pbc.0 && pbc.1 && pbc.2 }
 
-    /// Signed volume a . (b x c) of the cell, or nil without a cell.
+    /// Volume |a . (b x c)| of the cell (positive for left-handed cells too), or nil without a cell.
     public var volume: Double? {
         guard let h = cell else { return nil }
-        return h[0] * (h[4] * h[8] - h[5] * h[7]) - h[1] * (h[3] * h[8] - h[5] * h[6]) + h[2] * (h[3] * h[7] - h[4] * h[6])
+        return abs(h[0] * (h[4] * h[8] - h[5] * h[7]) - h[1] * (h[3] * h[8] - h[5] * h[6]) + h[2] * (h[3] * h[7] - h[4] * h[6]))
     }
 }
 
@@ -75,6 +75,9 @@ extension Evaluator {
             }
         }
         domain.foldGhostRows(&forces, width: 3)
+        for k in 0..<(3 * n) where !forces[k].isFinite {
+            throw .geometry("the force on atom \(k / 3) is not finite (\(forces[k])): check the model's weights")
+        }
         let w = summary.virial
         let virial = [w[0], w[3], w[4], w[3], w[1], w[5], w[4], w[5], w[2]]
         var stress: [Double]? = nil

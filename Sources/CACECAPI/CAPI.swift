@@ -38,7 +38,7 @@ func handle(_ pointer: OpaquePointer?) -> ModelHandle? {
 }
 
 @_cdecl("cace_abi_version")
-public func caceABIVersion() -> Int32 { 1 }
+public func caceABIVersion() -> Int32 { CACE_ABI_VERSION }
 
 @_cdecl("cace_model_load")
 public func caceModelLoad(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?,

@@ -12,20 +12,23 @@ struct Benchmark: ParsableCommand {
     @Argument(help: "Structure (extended XYZ; the first frame is used).")
     var structures: String
 
-    @Option(name: .customLong("repeat"), help: "Timed evaluations after one warm-up.")
+    @Option(name: .customLong("repeat"), parsing: .unconditional, help: "Timed evaluations after one warm-up.")
     var repetitions: Int = 5
 
     @Option(help: "Precision of the feature arithmetic: double or single (forces and sums stay double).")
     var precision = Precision.double
 
-    @Option(help: "Worker threads.")
+    // .unconditional: "--threads -1" reaches the range check instead of reading as a flag
+    @Option(parsing: .unconditional, help: "Worker threads (at least 1).")
     var threads = 1
 
     @Option(help: "Output format: text or json.")
     var format: String = "text"
 
     func run() throws {
-        guard repetitions >= 1, threads >= 1 else { throw ValidationError("--repeat and --threads must be at least 1") }
+        guard repetitions >= 1, (1...1024).contains(threads) else {
+            throw CLIError("--repeat must be at least 1 and --threads between 1 and 1024 (got \(repetitions) and \(threads))")
+        }
         guard ["text", "json"].contains(format) else { throw ValidationError("--format must be text or json") }
         let evaluator = try makeEvaluator(try loadModel(model), precision: precision)
         evaluator.threadCount = threads

@@ -24,13 +24,14 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Precision of the feature arithmetic: double or single (forces and sums stay double).")
     var precision = Precision.double
 
-    @Option(help: "Worker threads.")
+    // .unconditional: "--threads -1" reaches the range check instead of reading as a flag
+    @Option(parsing: .unconditional, help: "Worker threads (at least 1).")
     var threads = 1
 
     func run() throws {
         let evaluator = try makeEvaluator(try loadModel(model), precision: precision)
         evaluator.includeAtomicEnergies = !noE0
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard (1...1024).contains(threads) else { throw CLIError("--threads must be between 1 and 1024, got \(threads)") }
         evaluator.threadCount = threads
         let frames = try readStructures(structures)
         var results: [StructureResult] = []

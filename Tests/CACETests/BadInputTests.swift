@@ -17,27 +17,9 @@ final class BadInputTests: XCTestCase {
         }
     }
 
-    /// Rewrites the JSON header of a valid file.
-    func withHeader(_ edit: (inout [String: Any]) -> Void) -> [UInt8] {
-        var n = 0
-        for i in 0..<8 { n |= Int(good[i]) << (8 * i) }
-        var header = try! JSONSerialization.jsonObject(with: Data(good[8..<(8 + n)])) as! [String: Any]
-        edit(&header)
-        let bytes = Array(try! JSONSerialization.data(withJSONObject: header))
-        var out: [UInt8] = []
-        withUnsafeBytes(of: UInt64(bytes.count).littleEndian) { out.append(contentsOf: $0) }
-        return out + bytes + Array(good[(8 + n)...])
-    }
+    func withHeader(_ edit: (inout [String: Any]) -> Void) -> [UInt8] { Self.editHeader(of: good, edit) }
 
-    func withMetadata(_ edit: (inout [String: Any]) -> Void) -> [UInt8] {
-        withHeader { header in
-            var outer = header["__metadata__"] as! [String: String]
-            var meta = try! JSONSerialization.jsonObject(with: outer["cace"]!.data(using: .utf8)!) as! [String: Any]
-            edit(&meta)
-            outer["cace"] = String(data: try! JSONSerialization.data(withJSONObject: meta), encoding: .utf8)!
-            header["__metadata__"] = outer
-        }
-    }
+    func withMetadata(_ edit: (inout [String: Any]) -> Void) -> [UInt8] { Self.editMetadata(of: good, edit) }
 
     func testTruncatedAndCorruptContainers() {
         expectFormatError([], containing: "shorter than the 8-byte header")
@@ -120,12 +102,149 @@ final class BadInputTests: XCTestCase {
             ("1\ncomment\nSi 0 zero 0\n", "bad coordinate"),
             ("1\nLattice=\"1 2 3\"\nSi 0 0 0\n", "Lattice must hold 9 numbers"),
             ("1\npbc=\"T T T\"\nSi 0 0 0\n", "no Lattice"),
-            ("1\nProperties=species:S:1:pos:R:3:forces:R:3\nSi 0 0 0\n", "Properties needs 7"),
+            ("1\nProperties=species:S:1:pos:R:3:forces:R:3\nSi 0 0 0\n", "describes 7"),
+            ("1\ncomment\nSi 1 1 1 1\n", "declare the extra columns with Properties="),
+            ("1\nProperties=species:S:1:pos:R:3\nSi 1 1 1 1\n", "describes 4"),
+            ("1\ncomment\n\u{1}\u{7F}Si 0 0 0\n", "unknown element '??Si'"),
         ]
         for (text, expected) in cases {
             XCTAssertThrowsError(try ExtendedXYZ.parse(text, name: "bad.xyz")) { error in
                 XCTAssertTrue("\(error)".contains(expected), "'\(error)' lacks '\(expected)'")
             }
+        }
+    }
+
+    func testWindowsLineEndsAreRead() throws {
+        let text = "2\nLattice=\"5 0 0 0 5 0 0 0 5\" pbc=\"T T T\"\nSi 0 0 0\nSi 1.2 1.3 1.4\n1\n\nO 0.5 0.5 0.5\n"
+        let unix = try ExtendedXYZ.parse(text)
+        let windows = try ExtendedXYZ.parse(text.replacingOccurrences(of: "\n", with: "\r\n"))
+        XCTAssertEqual(windows.count, 2)
+        for (a, b) in zip(unix, windows) {
+            XCTAssertEqual(a.positions, b.positions)
+            XCTAssertEqual(a.atomicNumbers, b.atomicNumbers)
+            XCTAssertEqual(a.cell, b.cell)
+            XCTAssertTrue(a.pbc == b.pbc)
+        }
+    }
+
+    func testBinaryFileIsNotEchoed() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("binary-\(UUID().uuidString).xyz")
+        try Data([0x7F, 0x45, 0x4C, 0x46, 0x02, 0x01, 0x00, 0x00, 0x0A, 0xFF, 0xFE]).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        XCTAssertThrowsError(try ExtendedXYZ.read(contentsOf: url.path)) { error in
+            XCTAssertTrue("\(error)".contains("not a text file"), "\(error)")
+            XCTAssertFalse("\(error)".unicodeScalars.contains { $0.value < 32 }, "control bytes echoed: \(error)")
+        }
+    }
+
+    /// Metadata fields that restate what the tensors fix must agree with them (issue 12, item 6).
+    func testMetadataThatDisagreesIsRefused() throws {
+        func edit(_ path: [String], _ value: Any) -> (inout [String: Any]) -> Void {
+            { meta in
+                func set(_ dict: inout [String: Any], _ keys: ArraySlice<String>) {
+                    let key = keys.first!
+                    if keys.count == 1 { dict[key] = value; return }
+                    if let index = Int(keys.dropFirst().first!), var list = dict[key] as? [Any] {
+                        if keys.count == 2 {
+                            list[index] = value
+                        } else {
+                            var element = list[index] as! [String: Any]
+                            set(&element, keys.dropFirst(2))
+                            list[index] = element
+                        }
+                        dict[key] = list
+                    } else {
+                        var inner = dict[key] as! [String: Any]
+                        set(&inner, keys.dropFirst())
+                        dict[key] = inner
+                    }
+                }
+                set(&meta, path[...])
+            }
+        }
+        var mp = SyntheticModel()
+        mp.layers = 1; mp.messageTypes = ["Bchi"]
+        let mpGood = mp.fileBytes()
+        let cases: [([String], Any, String)] = [
+            (["heads", "0", "activation"], "relu6", "heads[0].activation"),
+            (["heads", "0", "n_hidden"], [1e12, 32], "heads[0].n_hidden"),
+            (["heads", "0", "n_in"], 7, "heads[0].n_in"),
+            (["heads", "0", "bias"], false, "heads[0].bias"),
+            (["radial_basis", "n_rbf"], -16, "radial_basis.n_rbf"),
+            (["radial_transform", "shape"], [-16, 12, 9], "radial_transform.shape"),
+            (["angular", "l_groups", "2"], [4, 100], "angular.l_groups[2]"),
+            (["radial_basis", "prefactor"], NSNull(), "radial_basis.prefactor' is null"),
+            (["radial_basis", "prefactor"], 0.5, "radial_basis.prefactor"),
+            (["cutoff_fn", "p"], "six", "cutoff_fn.p"),
+            (["cutoff_fn", "p"], 5.0, "cutoff_fn.p"),
+            (["cutoff_fn", "cutoff"], 3.0, "cutoff_fn.cutoff"),
+            (["radial_basis", "cutoff"], 3.0, "radial_basis.cutoff"),
+            (["avg_num_neighbors"], 0, "avg_num_neighbors"),
+            (["units", "energy"], "kcal/mol", "units.energy is 'kcal/mol'"),
+            (["units", "length"], "nm", "units.length"),
+            (["node_feats_shape"], ["n_atoms", 3, 1, 4, 1], "node_feats_shape"),
+            (["symmetrizer", "nu_of_feature"], [1, 1, 1, 1, 1, 1, 1, 1], "symmetrizer.nu_of_feature"),
+        ]
+        for (path, value, text) in cases {
+            var bytes = withMetadata(edit(path, value))
+            if path == ["radial_basis", "prefactor"] || path == ["cutoff_fn", "p"] {
+                // the synthetic files carry these only as tensors: add the metadata copy first
+                bytes = withMetadata { meta in
+                    edit(["radial_basis", "prefactor"], (2 / 4.0).squareRoot())(&meta)
+                    edit(["cutoff_fn", "p"], 6.0)(&meta)
+                    edit(path, value)(&meta)
+                }
+            }
+            expectFormatOrUnsupported(bytes, containing: text)
+        }
+        // Bchi's declared input width (the probe used 1e15).
+        let bchi = BadInputTests.editMetadata(of: mpGood) { meta in
+            var passing = meta["message_passing"] as! [String: Any]
+            var layers = passing["layers"] as! [[String: Any]]
+            var b = layers[0]["Bchi"] as! [String: Any]
+            b["n_in"] = 1e15
+            layers[0]["Bchi"] = b
+            passing["layers"] = layers
+            meta["message_passing"] = passing
+        }
+        expectFormatOrUnsupported(bchi, containing: "Bchi.n_in")
+        // The unedited file, with its metadata copies of the tensors, loads.
+        XCTAssertNoThrow(try CACEModel(container: SafeTensors(bytes: withMetadata { meta in
+            edit(["radial_basis", "prefactor"], (2 / 4.0).squareRoot())(&meta)
+            edit(["cutoff_fn", "p"], 6.0)(&meta)
+        }, name: "ok.safetensors"), name: "ok.safetensors"))
+    }
+
+    func expectFormatOrUnsupported(_ bytes: [UInt8], containing text: String, file: StaticString = #filePath, line: UInt = #line) {
+        do {
+            _ = try CACEModel(container: SafeTensors(bytes: bytes, name: "bad.safetensors"), name: "bad.safetensors")
+            XCTFail("expected an error containing '\(text)'", file: file, line: line)
+        } catch {
+            XCTAssertTrue(error.description.contains(text), "'\(error.description)' lacks '\(text)'", file: file, line: line)
+            XCTAssertTrue(error.description.contains("bad.safetensors"), file: file, line: line)
+        }
+    }
+
+    /// Rewrites the JSON header of a valid file.
+    static func editHeader(of good: [UInt8], _ edit: (inout [String: Any]) -> Void) -> [UInt8] {
+        var n = 0
+        for i in 0..<8 { n |= Int(good[i]) << (8 * i) }
+        var header = try! JSONSerialization.jsonObject(with: Data(good[8..<(8 + n)])) as! [String: Any]
+        edit(&header)
+        let bytes = Array(try! JSONSerialization.data(withJSONObject: header))
+        var out: [UInt8] = []
+        withUnsafeBytes(of: UInt64(bytes.count).littleEndian) { out.append(contentsOf: $0) }
+        return out + bytes + Array(good[(8 + n)...])
+    }
+
+    /// Rewrites the CACE metadata of a valid file.
+    static func editMetadata(of good: [UInt8], _ edit: (inout [String: Any]) -> Void) -> [UInt8] {
+        editHeader(of: good) { header in
+            var outer = header["__metadata__"] as! [String: String]
+            var meta = try! JSONSerialization.jsonObject(with: outer["cace"]!.data(using: .utf8)!) as! [String: Any]
+            edit(&meta)
+            outer["cace"] = String(data: try! JSONSerialization.data(withJSONObject: meta), encoding: .utf8)!
+            header["__metadata__"] = outer
         }
     }
 

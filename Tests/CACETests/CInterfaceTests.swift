@@ -6,6 +6,12 @@ import XCTest
 
 /// The C ABI as a host calls it: load, query, compute on a hand-made neighbour list, errors.
 final class CInterfaceTests: XCTestCase {
+    /// The library reports the version its header declares (a host compares the two).
+    func testABIVersionMatchesTheHeader() {
+        XCTAssertEqual(caceABIVersion(), CACE_ABI_VERSION)
+        XCTAssertEqual(CACE_ABI_VERSION, 2)
+    }
+
     func testLoadQueryComputeAndErrors() throws {
         var spec = SyntheticModel()
         spec.zs = [1, 8]

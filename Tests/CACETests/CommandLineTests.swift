@@ -80,6 +80,58 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    /// Runs the tool under a virtual-memory limit, so that a regression cannot take the machine down.
+    func runLimited(_ arguments: [String], megabytes: Int = 2048) throws -> (status: Int32, out: String, err: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "ulimit -v \(megabytes * 1024); exec \"$0\" \"$@\"", tool.path] + arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    func assertOneLineError(_ result: (status: Int32, out: String, err: String), containing text: String,
+                            file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(result.status, 1, "exit status (a trap gives 132 or 134): \(result.err)", file: file, line: line)
+        let lines = result.err.split(separator: "\n").filter { !$0.isEmpty }
+        XCTAssertEqual(lines.count, 1, "one-line message expected: \(result.err)", file: file, line: line)
+        XCTAssertTrue(result.err.contains(text), "'\(result.err)' lacks '\(text)'", file: file, line: line)
+    }
+
+    /// Issue 12, items 2-5 and 11: extreme geometry, tiny cells and huge Ewald boxes end with
+    /// one line within 2 GB; a non-finite energy is an error; odd arguments get a clear message.
+    func testHostileInputsThroughCLI() throws {
+        var mp = SyntheticModel()
+        mp.layers = 1; mp.messageTypes = ["M", "Ar", "Bchi"]; mp.atomicEnergies = [14: -1e308]
+        let mpPath = try temporaryFile("mp.safetensors", mp.fileBytes())
+        var lr = SyntheticModel()
+        lr.zs = [1, 8]; lr.ewald = true
+        let lrPath = try temporaryFile("lr.safetensors", lr.fileBytes())
+        func xyz(_ name: String, _ text: String) throws -> String { try temporaryFile(name, Array(text.utf8)) }
+        for edge in ["0.3", "0.2", "0.1"] {
+            let path = try xyz("tiny\(edge).xyz", "1\nLattice=\"\(edge) 0 0 0 \(edge) 0 0 0 \(edge)\" pbc=\"T T T\"\nSi 0 0 0\n")
+            assertOneLineError(try runLimited(["evaluate", mpPath, path]), containing: "far smaller than the cutoff")
+        }
+        for edge in ["400", "1000", "10000"] {
+            let path = try xyz("box\(edge).xyz", "3\nLattice=\"\(edge) 0 0 0 \(edge) 0 0 0 \(edge)\" pbc=\"T T T\"\n"
+                                + "O 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n")
+            assertOneLineError(try runLimited(["evaluate", lrPath, path]), containing: "k-vectors")
+        }
+        let huge = try xyz("huge.xyz", "2\n\nSi 0 0 0\nSi 1e300 0 0\n")
+        assertOneLineError(try runLimited(["evaluate", mpPath, huge, "--no-e0"]), containing: "coordinate 1e+300")
+        let far = try xyz("far.xyz", "2\n\nSi 0 0 0\nSi 1.7e7 0 0\n")
+        XCTAssertEqual(try runLimited(["evaluate", mpPath, far, "--no-e0"]).status, 0)
+        assertOneLineError(try runLimited(["evaluate", mpPath, far]), containing: "energy is not finite")
+        assertOneLineError(try run(["evaluate", mpPath, far, "--threads", "-1"]), containing: "between 1 and 1024")
+        let binary = try temporaryFile("binary.xyz", [0x7F, 0x45, 0x4C, 0x46, 0, 0, 0x0A, 0xFF])
+        assertOneLineError(try run(["evaluate", mpPath, binary]), containing: "not a text file")
+    }
+
     func testPrecisionSingleThroughCLI() throws {
         var spec = SyntheticModel()
         spec.zs = [1, 8]

@@ -195,7 +195,9 @@ struct SyntheticModel {
         var groups: [[Int]] = []
         for l in 0...maxL { groups.append([l * (l + 1) * (l + 2) / 6, (l + 1) * (l + 2) * (l + 3) / 6]) }
         let meta: [String: Any] = [
-            "format_version": 1, "zs": zs, "cutoff": cutoff, "n_atom_basis": c0, "n_channels": channels,
+            "format_version": 1,
+            "units": ["energy": "eV", "length": "Angstrom", "forces": "eV/Angstrom", "virial": "eV", "stress": "eV/Angstrom^3"],
+            "zs": zs, "cutoff": cutoff, "n_atom_basis": c0, "n_channels": channels,
             "embed_receiver_nodes": embedReceiver, "max_l": maxL, "max_nu": maxNu, "num_message_passing": layers,
             "n_radial_func": nr, "n_radial_basis": nm, "avg_num_neighbors": 10.0, "mp_norm_factor": 1 / 10.0.squareRoot(),
             "radial_basis": radialMeta, "cutoff_fn": ["type": cutoffFunction, "cutoff": cutoff],
@@ -203,7 +205,7 @@ struct SyntheticModel {
             "node_embedding": ["sender": sender, "receiver": receiver, "shape": [nz, c0]],
             "angular": ["lxlylz": exps, "l_groups": groups],
             "radial_transform": ["weights": rt, "shape": [nr, nm, channels]],
-            "symmetrizer": ["n_sym": q, "nu_of_feature": [], "table": table],
+            "symmetrizer": ["n_sym": q, "nu_of_feature": table.map { (($0.first?[0]) as? [Int])?.count ?? 0 }, "table": table],
             "message_passing": ["types": messageTypes, "layers": layerMeta],
             "node_feats_shape": ["n_atoms", nm, q, channels, layers + 1], "n_features": features,
             "heads": heads, "ewald": ewaldMeta, "feature_add": featureAdd,
