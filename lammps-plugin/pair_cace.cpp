@@ -21,7 +21,9 @@
 #include "update.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 
 using namespace LAMMPS_NS;
@@ -36,6 +38,27 @@ const char *const SYMBOLS =
     "Br Kr Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd Tb Dy "
     "Ho Er Tm Yb Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U Np Pu Am Cm Bk Cf "
     "Es Fm Md No Lr Rf Db Sg Bh Hs Mt Ds Rg Cn Nh Fl Mc Lv Ts Og";
+
+// standard atomic weights by atomic number (IUPAC abridged values, g/mol; for elements without
+// one, the mass number of the longest-lived isotope), only used to spot a wrong element order
+constexpr double MASSES[] = {
+    0.0,     1.008,   4.0026,  6.94,    9.0122,  10.81,   12.011,  14.007,  15.999,  18.998,
+    20.180,  22.990,  24.305,  26.982,  28.085,  30.974,  32.06,   35.45,   39.95,   39.098,
+    40.078,  44.956,  47.867,  50.942,  51.996,  54.938,  55.845,  58.933,  58.693,  63.546,
+    65.38,   69.723,  72.630,  74.922,  78.971,  79.904,  83.798,  85.468,  87.62,   88.906,
+    91.224,  92.906,  95.95,   98.0,    101.07,  102.91,  106.42,  107.87,  112.41,  114.82,
+    118.71,  121.76,  127.60,  126.90,  131.29,  132.91,  137.33,  138.91,  140.12,  140.91,
+    144.24,  145.0,   150.36,  151.96,  157.25,  158.93,  162.50,  164.93,  167.26,  168.93,
+    173.05,  174.97,  178.49,  180.95,  183.84,  186.21,  190.23,  192.22,  195.08,  196.97,
+    200.59,  204.38,  207.2,   208.98,  209.0,   210.0,   222.0,   223.0,   226.0,   227.0,
+    232.04,  231.04,  238.03,  237.0,   244.0,   243.0,   247.0,   247.0,   251.0,   252.0,
+    257.0,   258.0,   259.0,   262.0,   267.0,   268.0,   269.0,   270.0,   269.0,   278.0,
+    281.0,   282.0,   285.0,   286.0,   289.0,   290.0,   293.0,   294.0,   294.0};
+constexpr int NMASSES = sizeof(MASSES) / sizeof(MASSES[0]);
+static_assert(NMASSES == 119, "one standard atomic weight per element H..Og");
+
+// relative difference of a type's mass from its element's standard atomic weight that is reported
+constexpr double MASS_TOLERANCE = 0.05;
 
 std::string symbol_of(int z)
 {
@@ -76,6 +99,7 @@ PairCACE::PairCACE(LAMMPS *lmp) : Pair(lmp)
   nthreads = 1;
   single_precision = 0;
   include_e0 = 1;    // like cace evaluate: the model file's E0s, if it has any, are part of the energy
+  long_range = 0;
   cutoff = 0.0;
   species = nullptr;
   nmax = 0;
@@ -126,10 +150,13 @@ void PairCACE::compute(int eflag, int vflag)
   const double *h = domain->h;
   const double cell[9] = {h[0], 0.0, 0.0, h[5], h[1], 0.0, h[4], h[3], h[2]};
   const int periodic = domain->xperiodic && domain->yperiodic && domain->zperiodic;
-  // open boundaries: the library places atom i in slot tag[i] of 1..natoms, so pass the largest
-  // atom ID rather than the atom count (IDs may have gaps, e.g. after delete_atoms compress no)
+  // open boundaries with a long-range term: the library's direct sum places atom i in slot
+  // tag[i] of 1..natoms, so pass the largest atom ID rather than the atom count (IDs may have
+  // gaps, e.g. after delete_atoms compress no). Only the long-range term reads tags and natoms:
+  // without one, skip the loop and the collective (it would be an Allreduce every step).
+  const bool need_tags = long_range && !periodic;
   int64_t slots = atom->natoms;
-  if (!periodic) {
+  if (need_tags) {
     tagint maxtag = 0, maxtag_all = 0;
     for (int i = 0; i < nlocal; i++) {
       tag64[i] = atom->tag[i];
@@ -156,7 +183,7 @@ void PairCACE::compute(int eflag, int vflag)
   sys.neighmask = NEIGHMASK;
   sys.periodic = periodic;
   sys.cell = cell;
-  sys.tag = nlocal ? tag64 : no_tags;
+  sys.tag = !need_tags ? nullptr : nlocal ? tag64 : no_tags;
   sys.natoms = slots;
 
   cace_host host;
@@ -180,6 +207,7 @@ void PairCACE::compute(int eflag, int vflag)
     error->all(FLERR, "CACE library exchanged {} doubles per atom, but only {} were reserved",
                bad_width, comm_forward);
   if (status != CACE_OK) error->one(FLERR, "CACE evaluation failed: {}", err);
+  check_finite(nall, res.energy, res.virial);
 
   if (eflag_global) eng_vdwl += res.energy;
   if (vflag_global)
@@ -272,12 +300,22 @@ void PairCACE::coeff(int narg, char **arg)
   cace_model_free(model);
   model = loaded;
   cutoff = cace_model_cutoff(model);
+  long_range = cace_model_has_long_range(model) ? 1 : 0;
   apply_settings();
 
   std::string names;
   const int nel = cace_model_num_elements(model);
   for (int e = 0; e < nel; e++)
     names += (e ? " " : "") + symbol_of(cace_model_atomic_number(model, e));
+
+  // all types NULL: map_element2type() would only say "Incorrect args for pair coefficients"
+  bool any_element = false;
+  for (int k = 3; k < narg; k++) any_element = any_element || strcmp(arg[k], "NULL") != 0;
+  if (!any_element)
+    error->all(FLERR,
+               "pair_coeff * * {}: all atom types are NULL, but at least one atom type must map "
+               "to an element of the model (model elements: {})",
+               arg[2], names);
 
   // map[t] indexes the unique symbols in elements[]; species[t] is the model's element index
   map_element2type(narg - 3, arg + 3);
@@ -301,9 +339,11 @@ void PairCACE::coeff(int narg, char **arg)
     utils::logmesg(lmp,
                    "CACE model: elements {}, cutoff {} A, {} message-passing layer(s), "
                    "long range {}, {} thread(s), {} precision\n",
-                   names, cutoff, cace_model_num_message_passing(model),
-                   cace_model_has_long_range(model) ? "yes" : "no", nthreads,
-                   single_precision ? "single" : "double");
+                   names, cutoff, cace_model_num_message_passing(model), long_range ? "yes" : "no",
+                   nthreads, single_precision ? "single" : "double");
+
+  // a new mapping: compare every type's mass with its element at the next init
+  mass_checked.assign(ntypes + 1, std::numeric_limits<double>::quiet_NaN());
 }
 
 /* ----------------------------------------------------------------------
@@ -337,6 +377,9 @@ void PairCACE::init_style()
     top->comm_reverse = std::max(top->comm_reverse, comm_reverse);
   }
   neighbor->add_request(this, NeighConst::REQ_FULL);
+
+  // masses are usually set after pair_coeff (data file or mass command), so check them here
+  check_masses();
 }
 
 /* ----------------------------------------------------------------------
@@ -403,6 +446,74 @@ void PairCACE::unpack_reverse_comm(int n, int *list, double *buf)
   for (int i = 0; i < n; i++) {
     double *row = xbuf + list[i] * w;
     for (size_t k = 0; k < w; k++) row[k] += buf[i * w + k];
+  }
+}
+
+/* ----------------------------------------------------------------------
+   warn (rank 0, once per pair_coeff and mass) when a type's mass is far from the standard
+   atomic weight of the element it is mapped to: most likely the element order in pair_coeff
+   does not match the type order of the data file. Not an error: isotopes (D for H) and coarse
+   masses are legitimate. Per-atom masses (rmass) are not checked.
+------------------------------------------------------------------------- */
+
+void PairCACE::check_masses()
+{
+  if (atom->rmass_flag || !atom->mass || !atom->mass_setflag) return;
+  const int ntypes = atom->ntypes;
+  if ((int) mass_checked.size() != ntypes + 1)
+    mass_checked.assign(ntypes + 1, std::numeric_limits<double>::quiet_NaN());
+  for (int t = 1; t <= ntypes; t++) {
+    if (species[t] < 0 || !atom->mass_setflag[t]) continue;
+    const double m = atom->mass[t];
+    if (m == mass_checked[t]) continue;    // this mass was already looked at (and maybe reported)
+    mass_checked[t] = m;
+    const int z = cace_model_atomic_number(model, species[t]);
+    if (z <= 0 || z >= NMASSES) continue;
+    const double m0 = MASSES[z];
+    if (std::fabs(m - m0) > MASS_TOLERANCE * m0 && comm->me == 0)
+      error->warning(FLERR,
+                     "Atom type {} is mapped to {} ({:.2f} g/mol) but has mass {:g}: check the "
+                     "element order in pair_coeff; if this is intended (isotopes, coarse masses) "
+                     "ignore this warning",
+                     t, symbol_of(z), m0, m);
+  }
+}
+
+/* ----------------------------------------------------------------------
+   last line of defence after the library call: a non-finite energy, virial or force must not
+   reach the integrator and thermo output as if it were a result. One pass over the force rows
+   (owned and ghost: ghost rows are added to their owners by the reverse communication that
+   follows), with a branch-free accumulation; the offending row is searched only on failure.
+------------------------------------------------------------------------- */
+
+void PairCACE::check_finite(int nall, double energy, const double *vir)
+{
+  if (!std::isfinite(energy))
+    error->one(FLERR, "CACE evaluation returned a non-finite energy ({})", energy);
+  static const char *const component[6] = {"xx", "yy", "zz", "xy", "xz", "yz"};
+  for (int k = 0; k < 6; k++)
+    if (!std::isfinite(vir[k]))
+      error->one(FLERR, "CACE evaluation returned a non-finite virial ({} = {})", component[k],
+                 vir[k]);
+  if (nall == 0) return;
+  const double *f = &atom->f[0][0];
+  const int n = 3 * nall;
+  bool finite = true;
+  for (int k = 0; k < n; k++) finite &= std::isfinite(f[k]);
+  if (finite) return;
+  // atom->f is shared: under pair_style hybrid it holds the sub-styles computed before this one
+  const char *shared = force->pair == this
+      ? ""
+      : " (the forces include those of the pair_style hybrid sub-styles computed before cace)";
+  for (int i = 0; i < nall; i++) {
+    const double *fi = atom->f[i];
+    if (std::isfinite(fi[0]) && std::isfinite(fi[1]) && std::isfinite(fi[2])) continue;
+    const double *xi = atom->x[i];
+    error->one(FLERR,
+               "CACE evaluation returned a non-finite force ({} {} {}) on atom ID {}{} at "
+               "position ({} {} {}){}",
+               fi[0], fi[1], fi[2], atom->tag[i], i < atom->nlocal ? "" : " (ghost image)", xi[0],
+               xi[1], xi[2], shared);
   }
 }
 

@@ -14,6 +14,8 @@ PairStyle(cace,PairCACE);
 
 #include "pair.h"
 
+#include <vector>
+
 struct cace_model;    // opaque handle of the Swift library (PIMPL: no library types here)
 
 namespace LAMMPS_NS {
@@ -43,6 +45,7 @@ class PairCACE : public Pair {
   int nthreads;            // worker threads inside one library call
   int single_precision;    // 1: features in single precision (forces and sums stay double)
   int include_e0;    // add the model file's per-element reference energies
+  int long_range;    // the model has a long-range term (needs atom IDs with open boundaries)
   double cutoff;
 
   int *species;      // per LAMMPS type: model element index, -1 for NULL
@@ -54,9 +57,15 @@ class PairCACE : public Pair {
   int xwidth;
   int bad_width;     // width of a rejected exchange (errors cannot unwind through Swift)
 
+  // per LAMMPS type: the mass last compared with the mapped element's standard atomic weight
+  // (NaN = not yet), so that a suspicious mass is reported once per pair_coeff, not every run
+  std::vector<double> mass_checked;
+
   virtual void allocate();
   void check_units();
   void apply_settings();
+  void check_masses();
+  void check_finite(int nall, double energy, const double *vir);
 };
 
 }    // namespace LAMMPS_NS

@@ -4,12 +4,16 @@ larger boxes, written as extended XYZ (for `cace benchmark`) and LAMMPS data fil
 
 usage: make_structures.py SOURCE.xyz OUTDIR R1 [R2 ...]
 Ri = replicas per direction, N (N x N x N) or AxBxC; files are named SOURCE_xRi.
-Only orthorhombic sources are replicated (the reference boxes are cubic)."""
+Only orthorhombic sources are replicated (the reference boxes are cubic).
+Atom types follow the order of MASSES below: water gets types 1 = O, 2 = H, the order of
+`pair_coeff * * water.safetensors O H` in the README and of the elements in in.bench; the
+first line of each data file names the types (bench.py passes it on to pair_coeff)."""
 import re
 import sys
 from pathlib import Path
 
-MASSES = {"H": 1.008, "O": 15.999, "C": 12.011, "Al": 26.982, "Ni": 58.693, "Cu": 63.546, "Si": 28.086}
+# the key order is the atom type order (O before H: see above)
+MASSES = {"O": 15.999, "H": 1.008, "C": 12.011, "Al": 26.982, "Ni": 58.693, "Cu": 63.546, "Si": 28.085}
 
 
 def read_xyz(path):

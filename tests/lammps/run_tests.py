@@ -20,8 +20,8 @@ import lammps_run  # noqa: E402
 import synthetic_model  # noqa: E402
 from lammps_run import Failure, Skip  # noqa: E402
 
-MODULES = ["test_bad_input", "test_reference", "test_consistency", "test_roundtrip", "test_styles",
-           "test_dynamics", "test_nve"]
+MODULES = ["test_bad_input", "test_masses", "test_reference", "test_consistency", "test_roundtrip",
+           "test_styles", "test_dynamics", "test_nve"]
 
 
 class Context:

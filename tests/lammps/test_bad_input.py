@@ -1,20 +1,26 @@
 """Bad input must end LAMMPS with an 'ERROR:' line that says what is wrong and a non-zero exit
-status: never a crash (signal), a hang, or an MPI abort without a message. Serial and np 2."""
+status: never a crash (signal), a hang, an MPI abort without a message, or a thermo line with
+inf or nan (a non-finite result reported as if it were valid). Serial and np 2."""
+import math
+import re
+
 import numpy as np
 
+import synthetic_model
 from lammps_io import write_data
 from lammps_run import PLUGIN, run_lammps
-from structures import fcc_crystal
+from structures import MASSES, Structure, fcc_crystal
 
 NPROCS = (1, 2)
 # under mpirun, every code path that can fail: settings, model loading (ranks must agree),
 # type mapping, init_style, and an error inside the library call (error->one on one rank)
 ALSO_MPI = {"units_real", "garbage_model", "unknown_element", "newton_off",
-            "mixed_boundary_long_range", "coincident_atoms"}
+            "mixed_boundary_long_range", "coincident_atoms", "all_types_null", "non_finite_energy",
+            "non_finite_force"}
 
 
 def _cases(ctx, wd):
-    """(name, input text, key phrase of the expected error)."""
+    """(name, input text, key phrase of the expected error: text or compiled regex)."""
     crystal = fcc_crystal([13, 29], reps=(2, 2, 2), seed=3)
     elements = write_data(wd / "ok.data", crystal)
     assert elements == ["Al", "Cu"]
@@ -24,11 +30,23 @@ def _cases(ctx, wd):
     twin = fcc_crystal([13, 29], reps=(2, 2, 2), seed=3)
     twin.positions[1] = twin.positions[0]           # two atoms on top of each other
     write_data(wd / "coincident.data", twin)
+    # hybrid/overlay: two atoms of a third type (NULL for cace) on one spot give lj/cut, computed
+    # first, NaN forces there, which cace must not pass on: the error names their atom ID (33, 34)
+    spot = np.diag(crystal.cell) / 2 + 0.3
+    nan_lj = Structure("nan_lj", np.append(crystal.numbers, [18, 18]),
+                       np.vstack([crystal.positions, spot, spot]), crystal.cell)
+    write_data(wd / "nan_lj.data", nan_lj, types=[1 if z == 13 else 2 if z == 29 else 3
+                                                  for z in nan_lj.numbers],
+               masses=[MASSES[13], MASSES[29], 39.95])
     (wd / "garbage.safetensors").write_bytes(np.random.default_rng(5).bytes(4000))
     good = ctx.synthetic("mp_lr").read_bytes()
     (wd / "truncated.safetensors").write_bytes(good[: len(good) // 2])
     (wd / "model_dir.safetensors").mkdir(exist_ok=True)
     model = ctx.synthetic("mp_lr")
+    # E0 = -1e308 eV per atom: each is finite, but the energy of two or more atoms overflows to
+    # -inf (with e0 yes). pair_style cace must stop instead of handing -inf to LAMMPS
+    overflow = synthetic_model.write_model(wd / "e0_overflow.safetensors", [13, 29], seed=13,
+                                           atomic_energies={13: -1e308, 29: -1e308})
 
     def deck(pair_coeff=f"{model} Al Cu", pair_style="", units="metal", boundary="p p p",
              data="ok.data", before="", after="run 0"):
@@ -40,6 +58,10 @@ def _cases(ctx, wd):
               "lattice fcc 3.6\nregion box block 0 2 0 2 0 2\ncreate_box 2 box\n"
               "create_atoms 1 box\nmass * 27.0\npair_style cace\n"
               f"pair_coeff * * {model} Al Cu\nrun 0\n")
+    nan_lj_deck = (f"plugin load {PLUGIN}\nunits metal\natom_style atomic\nboundary p p p\n"
+                   "read_data nan_lj.data\npair_style hybrid/overlay lj/cut 3.0 cace\n"
+                   "pair_coeff * * lj/cut 0.0 1.0\npair_coeff 3 3 lj/cut 0.01 2.0\n"
+                   f"pair_coeff * * cace {model} Al Cu NULL\nrun 0\n")
     return [
         ("missing_model", deck(pair_coeff=f"{wd}/no/such/model.safetensors Al Cu"),
          "Cannot find CACE model file"),
@@ -66,7 +88,34 @@ def _cases(ctx, wd):
         ("single_with_message_passing", deck(pair_style="precision single"),
          "precision single is available for models without message passing"),
         ("coincident_atoms", deck(data="coincident.data"), "CACE evaluation failed"),
+        # LAMMPS' own check would only say "Incorrect args for pair coefficients"
+        ("all_types_null", deck(pair_coeff=f"{model} NULL NULL"),
+         "at least one atom type must map to an element of the model (model elements: Al Cu)"),
+        ("non_finite_force", nan_lj_deck,
+         re.compile(r"non-finite force .* on atom ID 3[34]\b|force on .* not finite", re.I)),
+        # the plugin says "non-finite energy"; a check in the library may stop it first
+        ("non_finite_energy", deck(pair_coeff=f"{overflow} Al Cu", pair_style="e0 yes"),
+         re.compile(r"non-?finite.*energy|energy.*(non-?finite|not finite)", re.I)),
     ]
+
+
+def _matches(phrase, line):
+    """phrase: a text the line must contain, or a compiled regular expression."""
+    return bool(phrase.search(line)) if isinstance(phrase, re.Pattern) else phrase in line
+
+
+def non_finite_thermo_lines(run):
+    """Lines of numbers only (thermo output) with an inf or nan among them."""
+    bad = []
+    for line in (run.output + "\n" + run.log).splitlines():
+        words = line.split()
+        try:
+            values = [float(w) for w in words]
+        except ValueError:
+            continue
+        if len(values) >= 2 and not all(math.isfinite(v) for v in values):
+            bad.append(line.strip())
+    return bad
 
 
 def test_errors(ctx):
@@ -76,6 +125,7 @@ def test_errors(ctx):
         for n in NPROCS if name in ALSO_MPI else NPROCS[:1]:
             run = run_lammps(wd, text, nprocs=n, name=f"in.{name}.{n}", timeout=120, check=False)
             errors = run.errors()
+            non_finite = non_finite_thermo_lines(run)
             if run.timed_out:
                 problem = f"hung: no exit within {run.seconds:.0f} s"
             elif run.signalled:
@@ -84,8 +134,10 @@ def test_errors(ctx):
                 problem = "LAMMPS exited with status 0"
             elif not errors:
                 problem = f"no ERROR line (exit status {run.returncode}): {run.summary()}"
-            elif not any(phrase in e for e in errors):
-                problem = f"ERROR line lacks '{phrase}': {errors[0]}"
+            elif not any(_matches(phrase, e) for e in errors):
+                problem = f"ERROR line lacks '{getattr(phrase, 'pattern', phrase)}': {errors[0]}"
+            elif non_finite:
+                problem = f"printed a non-finite result before the error: {non_finite[0]}"
             else:
                 problem = None
             results.append((f"{name} np={n}", problem))
