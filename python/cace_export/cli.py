@@ -10,6 +10,7 @@ import tempfile
 from typing import List, Optional
 
 from .e0 import E0Error, SYMBOLS, e0_for_model, load_e0_file, missing_e0, parse_e0_args
+from .files import InputError, check_input_file, check_model_file, check_output_path
 
 USAGE = """\
   cace-export MODEL.pth OUT.safetensors [--e0 H=-13.6 O=-432.1 | --e0-file E0.json]
@@ -78,6 +79,11 @@ def _e0(args) -> Optional[dict]:
     return None
 
 
+def _fail(message: str, status: int = 2) -> int:
+    print(f"cace-export: error: {message}", file=sys.stderr)
+    return status
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -85,14 +91,38 @@ def main(argv: Optional[List[str]] = None) -> int:
         e0 = _e0(args)
     except E0Error as err:
         parser.exit(2, f"cace-export: error: {err}\n")
-    if not os.path.isfile(args.model):
-        parser.exit(2, f"cace-export: error: {args.model}: no such file\n")
+
+    # Every path is checked before the (slow) model load, and the model file's format is
+    # sniffed without torch: a wrong path or a damaged file is one line naming it, exit 2.
+    try:
+        check_model_file(args.model)
+        if args.check:
+            check_input_file(args.target)
+            if args.out:
+                check_output_path(args.out, input_paths=(args.model, args.target))
+        else:
+            check_output_path(args.target, input_paths=(args.model,))
+    except InputError as err:
+        return _fail(str(err))
+
+    binary = None
+    if args.check:
+        from .check import find_cace_binary
+
+        binary = find_cace_binary(args.cace)
+        if binary is None:
+            return _fail("no `cace` binary found for --check; build it with "
+                         "`swift build -c release --product cace` in the repository, or pass "
+                         "--cace PATH")
 
     _ensure_upstream_importable()
     from .exporter import UnsupportedModel, build_export, load_model, metadata_string
     from .safetensors_io import write_safetensors
 
-    model = load_model(args.model)
+    try:
+        model = load_model(args.model)
+    except InputError as err:
+        return _fail(str(err))
     source = args.source
     if source is None:
         source = f"upstream CACE model {os.path.basename(args.model)}, converted to float64 by cace-export"
@@ -108,35 +138,37 @@ def main(argv: Optional[List[str]] = None) -> int:
                 print(f"cace-export: warning: no reference energy for {names}; it counts as 0",
                       file=sys.stderr)
     except UnsupportedModel as err:
-        print(f"cace-export: {err}", file=sys.stderr)
-        return 2
+        return _fail(f"{args.model}: {err}")
     except E0Error as err:
-        print(f"cace-export: error: {err}", file=sys.stderr)
-        return 2
+        return _fail(str(err))
 
     metadata = {"cace": metadata_string(meta)}
+
+    def write(path: str) -> Optional[int]:
+        # Atomic: on failure `path` is left as it was, with no partial file.
+        try:
+            write_safetensors(path, tensors, metadata)
+        except OSError as err:
+            return _fail(f"{path}: cannot write the output ({err.strerror or err})")
+        return None
+
     if not args.check:
-        write_safetensors(args.target, tensors, metadata)
+        status = write(args.target)
+        if status is not None:
+            return status
         print(f"wrote {args.target}: {len(tensors)} tensors, elements "
               f"{' '.join(SYMBOLS[z] for z in meta['zs'])}, cutoff {meta['cutoff']:g}, "
               f"{meta['n_features']} features, energy '{meta['energy_key']}'"
               + (", with E0s" if meta["atomic_energies"] else ""))
         return 0
 
-    from .check import find_cace_binary, run_check
+    from .check import run_check
 
-    binary = find_cace_binary(args.cace)
-    if binary is None:
-        print("cace-export: error: no `cace` binary found for --check; build it with "
-              "`swift build -c release --product cace` in the repository, or pass --cace PATH",
-              file=sys.stderr)
-        return 2
-    if not os.path.isfile(args.target):
-        print(f"cace-export: error: {args.target}: no such file", file=sys.stderr)
-        return 2
     with tempfile.TemporaryDirectory(prefix="cace-export-") as tmp:
         out_path = args.out or os.path.join(tmp, "model.safetensors")
-        write_safetensors(out_path, tensors, metadata)
+        status = write(out_path)
+        if status is not None:
+            return status
         try:
             result = run_check(model, args.target, meta, out_path, binary, e0=e0,
                                tolerance=args.tolerance)

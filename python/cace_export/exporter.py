@@ -9,10 +9,13 @@ the module and the option.
 from __future__ import annotations
 
 import json
+import pickle
+import zipfile
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from .files import InputError, one_line
 from .safetensors_io import write_safetensors
 
 __all__ = ["UnsupportedModel", "build_export", "export_model", "load_model", "FORMAT_VERSION"]
@@ -68,17 +71,40 @@ def _torch():
 
 
 def load_model(path: str):
-    """torch.load a whole pickled upstream model (needs upstream `cace` importable)."""
-    torch = _torch()
+    """torch.load a whole pickled upstream model (needs upstream `cace` importable).
+
+    A file torch cannot read raises `InputError(path, problem)` (a one-line message)."""
+    try:
+        import torch
+    except (ImportError, OSError) as err:
+        raise InputError(path, f"reading a PyTorch model needs the torch package, which cannot "
+                               f"be imported ({one_line(err)}); install it, e.g. "
+                               "`pip install torch` (the CPU wheel is enough)") from None
     try:
         return torch.load(path, weights_only=False, map_location="cpu")
     except ModuleNotFoundError as err:
         if err.name and err.name.split(".")[0] == "cace":
-            raise SystemExit(
-                f"cannot unpickle {path}: the upstream CACE package is not importable ({err}). "
-                "Put a checkout of github.com/BingqingCheng/cace on PYTHONPATH, or set "
-                "CACE_UPSTREAM to it.") from None
-        raise
+            raise InputError(
+                path, f"cannot unpickle: the upstream CACE package is not importable "
+                      f"({one_line(err)}). Put a checkout of github.com/BingqingCheng/cace on "
+                      "PYTHONPATH, or set CACE_UPSTREAM to it") from None
+        raise InputError(path, f"cannot unpickle: the model needs the Python module "
+                               f"{err.name!r}, which is not importable ({one_line(err)})") from None
+    except (ImportError, AttributeError) as err:
+        # A class the pickle names does not exist (e.g. another version of upstream CACE).
+        raise InputError(path, f"cannot unpickle: {one_line(err)}") from None
+    except EOFError as err:
+        raise InputError(path, f"truncated file: torch.load reached its end too early "
+                               f"({one_line(err)})") from None
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, ValueError, KeyError,
+            OSError) as err:
+        message = one_line(err).lower()
+        if "eof" in message or "central directory" in message:
+            raise InputError(path, f"truncated or corrupt file: torch.load failed "
+                                   f"({type(err).__name__}: {one_line(err)})") from None
+        raise InputError(path, f"torch.load cannot read it ({type(err).__name__}: "
+                               f"{one_line(err)}); the file is damaged or not a PyTorch "
+                               "model") from None
 
 
 # --------------------------------------------------------------------------------------

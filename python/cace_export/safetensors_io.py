@@ -11,12 +11,15 @@ multiple of 8 bytes, and the tensor data packed in that order with no gaps.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import struct
+import tempfile
 from typing import Dict, Mapping, Tuple
 
 import numpy as np
 
-__all__ = ["write_safetensors", "read_safetensors", "read_header"]
+__all__ = ["write_safetensors", "read_safetensors", "read_header", "atomic_write"]
 
 _MAX_HEADER = 100 * 1024 * 1024
 
@@ -24,7 +27,7 @@ _MAX_HEADER = 100 * 1024 * 1024
 def write_safetensors(path: str, tensors: Mapping[str, np.ndarray],
                       metadata: Mapping[str, str] | None = None) -> None:
     """Write `tensors` (converted to little-endian float64, C order) and `metadata`
-    (a mapping of str to str) to `path`."""
+    (a mapping of str to str) to `path`, atomically (see `atomic_write`)."""
     header: Dict[str, object] = {}
     if metadata:
         for key, value in metadata.items():
@@ -45,11 +48,49 @@ def write_safetensors(path: str, tensors: Mapping[str, np.ndarray],
         offset += len(data)
     raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     raw += b" " * (-len(raw) % 8)
-    with open(path, "wb") as f:
+
+    def write(f):
         f.write(struct.pack("<Q", len(raw)))
         f.write(raw)
         for data in blobs:
             f.write(data)
+
+    atomic_write(path, write)
+
+
+def _new_file_mode(target: str) -> int:
+    """The permissions `open(target, "w")` would give: those of the file it replaces, else
+    0o666 less the umask."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
+def atomic_write(path: str, write) -> None:
+    """Call `write(f)` on a temporary file in the directory of `path`, then rename it to
+    `path`, so that `path` is either left as it was or holds the complete new contents,
+    never a partial file. A symbolic link at `path` keeps pointing to the new file."""
+    target = os.path.realpath(path)
+    directory = os.path.dirname(target)
+    mode = _new_file_mode(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp",
+                               dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def read_header(path: str) -> Tuple[dict, int]:
