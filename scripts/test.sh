@@ -29,7 +29,11 @@ count "swift" "$swift_passed" "$swift_failed"
 rm -f "$log"
 
 echo "== exporter tests (pytest; upstream comparisons need upstream cace: CACE_UPSTREAM or PYTHONPATH)"
-python3 -c "import pytest, numpy" 2>/dev/null || python3 -m pip install -q pytest numpy
+# torch, ase and matscipy let the exporter's own checks run (the upstream comparisons also need
+# upstream CACE); torch's CPU wheel is the one this machine's registry carries
+python3 -c "import pytest, numpy, ase, matscipy, torch" 2>/dev/null ||
+  python3 -m pip install -q pytest numpy ase matscipy "torch==2.13.0+cpu" ||
+  python3 -m pip install -q pytest numpy ase matscipy torch
 swift build -c release --product cace >/dev/null 2>&1 || true   # the exporter's --check runs this binary
 log=$(mktemp)
 python3 -m pytest -q -rs python/tests 2>&1 | tee "$log"
