@@ -17,6 +17,7 @@ let package = Package(
         // The C ABI that the LAMMPS plugin links (see CInterop/include/cace.h).
         .library(name: "cace_capi", type: .dynamic, targets: ["CACECAPI"]),
         .library(name: "CACE", targets: ["CACE"]),
+        .library(name: "CACEStructures", targets: ["CACEStructures"]),
         .executable(name: "cace", targets: ["CACETool"]),
     ],
     dependencies: [
@@ -26,6 +27,9 @@ let package = Package(
         // MARK: - Inference core (no Foundation: the plugin links it with -static-stdlib)
         .target(name: "CACE", swiftSettings: cpuSettings),
 
+        // MARK: - Whole structures: extended XYZ, periodic images and a cell list (CLI, tests)
+        .target(name: "CACEStructures", dependencies: ["CACE"], swiftSettings: cpuSettings),
+
         // MARK: - C ABI
         .systemLibrary(name: "CCACE", path: "CInterop/include"),
         .target(name: "CACECAPI", dependencies: ["CACE", "CCACE"]),
@@ -33,11 +37,11 @@ let package = Package(
         // MARK: - Command-line tool
         .executableTarget(
             name: "CACETool",
-            dependencies: ["CACE", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["CACE", "CACEStructures", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // MARK: - Tests
-        .testTarget(name: "CACETests", dependencies: ["CACE", "CACECAPI", "CCACE"]),
+        .testTarget(name: "CACETests", dependencies: ["CACE", "CACEStructures", "CACECAPI", "CCACE"]),
     ],
     swiftLanguageModes: [.v6]
 )

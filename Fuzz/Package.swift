@@ -11,6 +11,6 @@ let package = Package(
     dependencies: [.package(name: "pair-cace", path: "..")],
     targets: [
         .executableTarget(name: "FuzzSafeTensors", dependencies: [.product(name: "CACE", package: "pair-cace")]),
-        .executableTarget(name: "FuzzExtendedXYZ", dependencies: [.product(name: "CACE", package: "pair-cace")]),
+        .executableTarget(name: "FuzzExtendedXYZ", dependencies: [.product(name: "CACEStructures", package: "pair-cace")]),
     ]
 )

@@ -288,6 +288,10 @@ void PairCACE::coeff(int narg, char **arg)
   if (file.empty()) error->all(FLERR, "Cannot find CACE model file {}", arg[2]);
   if (comm->me == 0) utils::logmesg(lmp, "Loading CACE model {}\n", file);
 
+  if (cace_abi_version() != CACE_ABI_VERSION)
+    error->all(FLERR, "CACE library has ABI version {}, but pair_style cace was built for {}: rebuild both",
+               cace_abi_version(), CACE_ABI_VERSION);
+
   // every rank loads its own copy; agree on failure so that error->all() cannot hang
   cace_model *loaded = nullptr;
   char err[ERRLEN] = "";
@@ -359,12 +363,11 @@ void PairCACE::init_style()
   if (force->newton_pair == 0)
     error->all(FLERR, "Pair style cace requires newton pair on (use 'newton on')");
 
-  // the long-range term is an Ewald sum (all periodic) or a direct sum (all open), nothing between
-  const int nper = domain->xperiodic + domain->yperiodic + domain->zperiodic;
-  if (cace_model_has_long_range(model) && nper != 0 && nper != 3)
-    error->all(FLERR,
-               "CACE model has a long-range term, which needs 'boundary p p p' or a fully "
-               "non-periodic box ('boundary f f f' or s/m); mixed boundaries are not supported");
+  // the library knows which boundaries its long-range method is defined for
+  char err[ERRLEN] = "";
+  if (cace_model_check_boundary(model, domain->xperiodic, domain->yperiodic, domain->zperiodic, err,
+                                sizeof(err)) != CACE_OK)
+    error->all(FLERR, "Pair style cace: {}", err);
 
   // the library's exchanges go through LAMMPS' comm buffers, which are sized from these
   comm_forward = comm_reverse = cace_model_exchange_width(model);

@@ -16,7 +16,8 @@
 extern "C" {
 #endif
 
-#define CACE_ABI_VERSION 2
+/* 3: cace_model_check_boundary, cace_compute_features. */
+#define CACE_ABI_VERSION 3
 
 typedef enum {
   CACE_OK = 0,
@@ -92,8 +93,38 @@ int cace_model_set_threads(cace_model *model, int threads, char *err, size_t err
  * message passing; otherwise CACE_ERR_ARGUMENT with a message. */
 int cace_model_set_precision(cace_model *model, int single, char *err, size_t err_len);
 
+/* CACE_OK if the model can be evaluated in a box with these periodic flags (1 = periodic);
+ * otherwise CACE_ERR_ARGUMENT and a message naming the boundaries that work (a long-range
+ * term needs all periodic or all open). Collective-free: call it at setup. */
+int cace_model_check_boundary(const cace_model *model, int xperiodic, int yperiodic, int zperiodic,
+                              char *err, size_t err_len);
+
 int cace_compute(cace_model *model, const cace_system *system, const cace_host *host,
                  cace_result *result, char *err, size_t err_len);
+
+/* The descriptor API: invariant features B of the owned atoms in the neighbour list, and
+ * optionally their Jacobians with respect to each edge vector r = x_i - x_j (receiver i,
+ * sender j). The arrays belong to the library until cace_features_release. */
+typedef struct {
+  int feature_count;            /* F0 = M Q C layer-0 features per atom, upstream order */
+  int atom_count;               /* described atoms (owned, listed, element index >= 0) */
+  const int *atoms;             /* [atom_count] their indices */
+  const double *features;       /* [atom_count][feature_count] */
+  int64_t edge_count;           /* edges with derivatives (0 without) */
+  const int *edge_receiver;     /* [edge_count] */
+  const int *edge_sender;       /* [edge_count] index of the sender among the host's atoms */
+  const double *edge_vector;    /* [edge_count][3] r = x_i - x_j */
+  const double *jacobian;       /* [edge_count][feature_count][3] dB_i/dr, or NULL */
+  int stacked_feature_count;    /* models with message passing: F0 (T+1), else 0 */
+  const double *stacked_features; /* [atom_count][stacked_feature_count] read-out input, or NULL */
+  void *internal;               /* owned by the library */
+} cace_features;
+
+/* Fills `out`; derivatives = 1 adds the Jacobians. With message passing it runs one full
+ * evaluation through the host's callbacks (collective). Release with cace_features_release. */
+int cace_compute_features(cace_model *model, const cace_system *system, const cace_host *host,
+                          int derivatives, cace_features *out, char *err, size_t err_len);
+void cace_features_release(cace_features *features);
 
 #ifdef __cplusplus
 }

@@ -157,60 +157,34 @@ struct HostCommunicator: DomainCommunicator {
 public func caceCompute(_ model: OpaquePointer?, _ system: UnsafePointer<cace_system>?, _ host: UnsafePointer<cace_host>?,
                         _ result: UnsafeMutablePointer<cace_result>?, _ err: UnsafeMutablePointer<CChar>?,
                         _ errLength: Int) -> Int32 {
-    func fail(_ message: String) -> Int32 {
-        writeMessage("cace_compute: " + message, err, errLength)
-        return Int32(CACE_ERR_ARGUMENT.rawValue)
+    guard let h = handle(model) else { return argumentError("cace_compute: model is NULL", err, errLength) }
+    guard let result else { return argumentError("cace_compute: result is NULL", err, errLength) }
+    guard result.pointee.forces != nil || (system?.pointee.nall ?? 0) == 0 else {
+        return argumentError("cace_compute: result.forces is NULL", err, errLength)
     }
-    guard let h = handle(model) else { return fail("model is NULL") }
-    guard let s = system?.pointee else { return fail("system is NULL") }
-    guard let result else { return fail("result is NULL") }
-    guard s.nlocal >= 0, s.nall >= s.nlocal, s.inum >= 0, s.inum <= s.nlocal else {
-        return fail("inconsistent counts nlocal=\(s.nlocal) nall=\(s.nall) inum=\(s.inum)")
-    }
-    guard result.pointee.forces != nil || s.nall == 0 else { return fail("result.forces is NULL") }
-    // Empty domains (an MPI rank without atoms) may pass NULL arrays; use a dummy.
+    // Empty domains (an MPI rank without atoms) may pass NULL arrays.
     let dummyForce = UnsafeMutablePointer<Double>.allocate(capacity: 3)
     defer { dummyForce.deallocate() }
-    var dummyDouble = 0.0
-    var dummyInt: Int32 = 0
-    var dummyList: UnsafeMutablePointer<Int32>? = nil
-    return withUnsafeMutablePointer(to: &dummyDouble) { dd in
-        withUnsafeMutablePointer(to: &dummyInt) { di in
-            withUnsafeMutablePointer(to: &dummyList) { dl in
-                if s.nall > 0 && (s.x == nil || s.species == nil) { return fail("x and species must not be NULL") }
-                if s.inum > 0 && (s.ilist == nil || s.numneigh == nil || s.firstneigh == nil) {
-                    return fail("the neighbour list arrays must not be NULL")
-                }
-                let boundary: Boundary
-                if s.periodic == 1 {
-                    guard let cell = s.cell else { return fail("periodic system without a cell") }
-                    boundary = .periodic(cell: (0..<9).map { cell[$0] })
-                } else if s.periodic == 0 {
-                    boundary = .open(tags: s.tag, atomCount: s.tag == nil ? Int(s.nlocal) : Int(s.natoms))
-                } else {
-                    boundary = .mixed
-                }
-                let list = NeighborListView(count: Int(s.inum), atoms: s.ilist ?? UnsafePointer(di),
-                                            counts: s.numneigh ?? UnsafePointer(di),
-                                            lists: s.firstneigh.map { UnsafePointer($0) } ?? UnsafePointer(dl),
-                                            mask: s.neighmask)
-                let atoms = AtomsView(localCount: Int(s.nlocal), totalCount: Int(s.nall), positions: s.x ?? UnsafePointer(dd),
-                                      species: s.species ?? UnsafePointer(di), neighbors: list, boundary: boundary)
-                let forces = result.pointee.forces ?? dummyForce
-                let targets = EvaluationTargets(forces: forces, atomEnergies: result.pointee.atom_energy,
-                                                atomVirials: result.pointee.atom_virial)
-                do throws(CACEError) {
-                    h.evaluator.includeAtomicEnergies = result.pointee.include_e0 != 0
-                    let summary = try h.evaluator.evaluate(atoms, into: targets, communicator: HostCommunicator(host: host?.pointee))
-                    result.pointee.energy = summary.energy
-                    result.pointee.virial = (summary.virial[0], summary.virial[1], summary.virial[2],
-                                             summary.virial[3], summary.virial[4], summary.virial[5])
-                    return Int32(CACE_OK.rawValue)
-                } catch {
-                    writeMessage(error.description, err, errLength)
-                    return status(of: error)
-                }
-            }
-        }
+    return withAtomsView(system, "cace_compute", err, errLength) { (atoms) throws(CACEError) in
+        let targets = EvaluationTargets(forces: result.pointee.forces ?? dummyForce, atomEnergies: result.pointee.atom_energy,
+                                        atomVirials: result.pointee.atom_virial)
+        h.evaluator.includeAtomicEnergies = result.pointee.include_e0 != 0
+        let summary = try h.evaluator.evaluate(atoms, into: targets, communicator: HostCommunicator(host: host?.pointee))
+        result.pointee.energy = summary.energy
+        result.pointee.virial = (summary.virial[0], summary.virial[1], summary.virial[2],
+                                 summary.virial[3], summary.virial[4], summary.virial[5])
+    }
+}
+
+@_cdecl("cace_model_check_boundary")
+public func caceModelCheckBoundary(_ model: OpaquePointer?, _ x: Int32, _ y: Int32, _ z: Int32,
+                                   _ err: UnsafeMutablePointer<CChar>?, _ errLength: Int) -> Int32 {
+    guard let h = handle(model) else { return argumentError("cace_model_check_boundary: model is NULL", err, errLength) }
+    do throws(CACEError) {
+        try h.evaluator.checkBoundary(periodic: (x != 0, y != 0, z != 0))
+        return Int32(CACE_OK.rawValue)
+    } catch {
+        writeMessage(error.description, err, errLength)
+        return status(of: error)
     }
 }

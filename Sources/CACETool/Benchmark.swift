@@ -1,5 +1,6 @@
 import ArgumentParser
 import CACE
+import CACEStructures
 import Foundation
 
 struct Benchmark: ParsableCommand {

@@ -1,12 +1,13 @@
 import ArgumentParser
 import CACE
+import CACEStructures
 
 @main
 struct CACETool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cace",
         abstract: "Evaluate CACE potentials (Cartesian Atomic Cluster Expansion) without LAMMPS.",
-        subcommands: [Info.self, Evaluate.self, Benchmark.self]
+        subcommands: [Info.self, Evaluate.self, Features.self, Benchmark.self]
     )
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CACE
+import CACEStructures
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case extxyz, json

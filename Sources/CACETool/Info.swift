@@ -1,5 +1,6 @@
 import ArgumentParser
 import CACE
+import CACEStructures
 
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print a model's elements, cutoff and hyperparameters.")

@@ -1,4 +1,5 @@
 import CACE
+import CACEStructures
 
 /// Text output of evaluation results, with round-trip precision for every number.
 enum OutputWriter {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import CACE
+@testable import CACEStructures
 
 /// Malformed model files and structures give a clear error, never a crash.
 final class BadInputTests: XCTestCase {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import CACE
+@testable import CACEStructures
 
 /// Runs the `cace` executable as a user would.
 final class CommandLineTests: XCTestCase {
@@ -130,6 +131,38 @@ final class CommandLineTests: XCTestCase {
         assertOneLineError(try run(["evaluate", mpPath, far, "--threads", "-1"]), containing: "between 1 and 1024")
         let binary = try temporaryFile("binary.xyz", [0x7F, 0x45, 0x4C, 0x46, 0, 0, 0x0A, 0xFF])
         assertOneLineError(try run(["evaluate", mpPath, binary]), containing: "not a text file")
+    }
+
+    /// `cace features`: JSON and npy carry what the library computes.
+    func testFeaturesThroughCLI() throws {
+        var spec = SyntheticModel()
+        spec.zs = [1, 8]
+        let modelPath = try temporaryFile("model.safetensors", spec.fileBytes())
+        let xyz = "3\nLattice=\"6 0 0 0 6 0 0 0 6\" pbc=\"T T T\"\nO 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n"
+        let xyzPath = try temporaryFile("water.xyz", Array(xyz.utf8))
+        let expected = try Evaluator(model: spec.model()).descriptors(try ExtendedXYZ.parse(xyz)[0], derivatives: true)
+        let json = try run(["features", modelPath, xyzPath, "--derivatives"])
+        XCTAssertEqual(json.status, 0, json.err)
+        let frames = try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as! [[String: Any]]
+        XCTAssertEqual(frames[0]["feature_count"] as? Int, expected.featureCount)
+        XCTAssertLessThanOrEqual(relativeError((frames[0]["features"] as! [[Double]]).flatMap { $0 }, expected.features), 1e-14)
+        XCTAssertEqual(frames[0]["edge_senders"] as? [Int], expected.edgeSenders)
+        let jacobians = (frames[0]["jacobians"] as! [[[Double]]]).flatMap { $0.flatMap { $0 } }
+        XCTAssertLessThanOrEqual(relativeError(jacobians, expected.jacobians), 1e-14)
+
+        let directory = scratch.appendingPathComponent("npy").path
+        let npy = try run(["features", modelPath, xyzPath, "--derivatives", "--format", "npy", "--output", directory])
+        XCTAssertEqual(npy.status, 0, npy.err)
+        let file = try Data(contentsOf: URL(fileURLWithPath: directory + "/frame1_jacobians.npy"))
+        XCTAssertEqual(Array(file.prefix(6)), [0x93] + Array("NUMPY".utf8))
+        let headerLength = Int(file[8]) | Int(file[9]) << 8
+        XCTAssertEqual((10 + headerLength) % 64, 0)
+        let header = String(decoding: file[10..<(10 + headerLength)], as: UTF8.self)
+        XCTAssertTrue(header.contains("'shape': (\(expected.edgeReceivers.count), \(expected.featureCount), 3)"), header)
+        XCTAssertEqual(file.count - 10 - headerLength, 8 * expected.jacobians.count)
+        let missing = try run(["features", modelPath, xyzPath, "--format", "npy"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.err.contains("--output"), missing.err)
     }
 
     func testPrecisionSingleThroughCLI() throws {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import CACE
+@testable import CACEStructures
 
 /// Cells of either handedness, geometry at the edge of what doubles hold, and structures that
 /// would need more memory or time than any real one: answers where they exist, one-line

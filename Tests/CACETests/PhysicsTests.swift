@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import CACE
+@testable import CACEStructures
 
 /// Checks that hold for any model: forces and virial are derivatives of the energy, and
 /// the energy is invariant under rotation, translation and permutation. They use synthetic

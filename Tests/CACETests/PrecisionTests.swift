@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import CACE
+@testable import CACEStructures
 
 /// `precision = .single` (feature arithmetic in Float, geometry and sums in Double) against
 /// double, and the vector sin/cos and exp of the edge and message kernels.

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import CACE
+@testable import CACEStructures
 
 /// Every case in ../shared/reference (upstream PyTorch CACE, float64): energy, forces,
 /// virial, stress, per-atom energies and node features.

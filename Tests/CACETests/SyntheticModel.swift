@@ -1,5 +1,6 @@
 import Foundation
 @testable import CACE
+@testable import CACEStructures
 
 /// Builds small CACE model files with random weights for tests that must run without the
 /// shared reference data: every option of the model format can be switched on.
@@ -22,6 +23,7 @@ struct SyntheticModel {
     var ewald = false
     var headBias = true
     var linearHead = true
+    var hiddenWidths = [6, 4]           // [] makes the read-out linear in the features
     var atomicEnergies: [Int: Double]? = nil
     var seed: UInt64 = 1
 
@@ -163,12 +165,12 @@ struct SyntheticModel {
         }
 
         func head(_ index: Int, outputKey: String, perAtom: Any, bias: Bool) -> [String: Any] {
-            let widths = [features, 6, 4, 1]
+            let widths = [features] + hiddenWidths + [1]
             var layers: [Any] = []
-            for i in 0..<3 {
+            for i in 0..<(widths.count - 1) {
                 let w = tensor("output_modules.\(index).outnet.\(i).linear.weight", [widths[i + 1], widths[i]], scale: 1 / Double(widths[i]).squareRoot())
                 let b: Any = bias ? tensor("output_modules.\(index).outnet.\(i).linear.bias", [widths[i + 1]], scale: 0.1) as Any : NSNull()
-                layers.append(["weight": w, "bias": b, "in": widths[i], "out": widths[i + 1], "activation": i < 2 ? "silu" : "identity"])
+                layers.append(["weight": w, "bias": b, "in": widths[i], "out": widths[i + 1], "activation": i < widths.count - 2 ? "silu" : "identity"])
             }
             var linear: Any = NSNull()
             if linearHead {
@@ -177,7 +179,7 @@ struct SyntheticModel {
                           "in": features, "out": 1, "activation": "identity"]
             }
             return ["module_index": index, "type": "Atomwise", "feature_key": "node_feats", "n_in": features, "n_out": 1,
-                    "n_layers": 3, "n_hidden": [6, 4], "activation": "silu", "bias": bias, "residual": false,
+                    "n_layers": widths.count - 1, "n_hidden": hiddenWidths, "activation": "silu", "bias": bias, "residual": false,
                     "use_batchnorm": false, "add_linear_nn": linearHead, "aggregation_mode": "sum",
                     "output_key": outputKey, "per_atom_output_key": perAtom, "outnet": layers, "linear_nn": linear]
         }

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import CACE
+@testable import CACEStructures
 
 /// The project root (this file is Tests/CACETests/TestSupport.swift).
 let projectRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -58,4 +59,9 @@ func cluster(species: [Int], count: Int = 6, seed: UInt64 = 3) -> Structure {
     }
     return Structure(atomicNumbers: (0..<count).map { species[$0 % species.count] }, positions: positions,
                      cell: nil, pbc: (false, false, false))
+}
+
+/// The text of a NUL-terminated message buffer filled by the C ABI.
+func message(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

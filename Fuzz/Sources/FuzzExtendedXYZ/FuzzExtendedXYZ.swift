@@ -1,4 +1,4 @@
-import CACE
+import CACEStructures
 
 /// Any text must give frames or a CACEError, never a trap.
 @_cdecl("LLVMFuzzerTestOneInput")

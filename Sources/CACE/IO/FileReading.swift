@@ -8,7 +8,7 @@ import Darwin
 
 /// Reads a whole file into memory without Foundation.
 /// - Parameter limit: files larger than this are refused before anything is allocated.
-func readFileBytes(_ path: String, limit: Int = 1 << 34) throws(CACEError) -> [UInt8] {
+package func readFileBytes(_ path: String, limit: Int = 1 << 34) throws(CACEError) -> [UInt8] {
     guard let file = fopen(path, "rb") else {
         throw .io("cannot open '\(path)': \(String(cString: strerror(errno)))")
     }

@@ -10,7 +10,7 @@ import Darwin
 /// derivatives with respect to their charges and positions, and its virial.
 /// Works on any number of ranks: partial structure factors (periodic) or all charges
 /// (open boundaries) are summed over ranks through the communicator.
-struct EwaldTerm {
+struct EwaldTerm: LongRangeTerm {
     let settings: EwaldSettings
     /// Scales energy and all derivatives (norm_factor times the weight in the energy).
     let scale: Double
@@ -19,18 +19,19 @@ struct EwaldTerm {
     /// The precision of the per-(atom, k) arithmetic of the periodic sum (open boundaries: Double).
     var precision = Precision.double
 
-    struct Result {
-        /// This rank's share of the energy.
-        var energy = 0.0
-        /// Virial share (xx yy zz xy xz yz).
-        var virial = [Double](repeating: 0, count: 6)
+    typealias Result = LongRangeResult
+
+    /// Periodic boundaries take the reciprocal sum, open ones the direct pair sum; a box
+    /// periodic in one or two directions has neither.
+    func checkBoundary(periodic: (Bool, Bool, Bool)) throws(CACEError) {
+        let count = [periodic.0, periodic.1, periodic.2].filter { $0 }.count
+        guard count == 0 || count == 3 else { throw Self.mixedBoundary }
     }
 
-    /// - Parameters:
-    ///   - charges: q of the owned atoms.
-    ///   - chargeBar: receives dE/dq for the owned atoms (overwritten).
-    ///   - forces: explicit -dE/dx added to owned atoms' rows.
-    ///   - atomEnergies, atomVirials: per-atom shares added (owned rows), if non-nil.
+    static let mixedBoundary = CACEError.argument(
+        "the long-range term of this model needs a box periodic in all three directions or open in all three "
+            + "('boundary p p p' or 'boundary f f f' in LAMMPS); mixed boundaries are not supported")
+
     func evaluate(atoms: AtomsView, charges: UnsafePointer<Double>, chargeBar: UnsafeMutablePointer<Double>,
                   forces: UnsafeMutablePointer<Double>, atomEnergies: UnsafeMutablePointer<Double>?,
                   atomVirials: UnsafeMutablePointer<Double>?, communicator: any DomainCommunicator)
@@ -44,7 +45,7 @@ struct EwaldTerm {
                             forces: forces, atomEnergies: atomEnergies, atomVirials: atomVirials,
                             communicator: communicator)
         case .mixed:
-            throw .argument("the long-range term of this model is defined only for boundaries periodic in all three directions or open in all three")
+            throw Self.mixedBoundary
         }
     }
 

@@ -1,3 +1,5 @@
+import CACE
+
 /// Reader for (extended) XYZ files: one or many frames, each a count line, a comment line
 /// of key=value pairs (Lattice, Properties, pbc), and one line per atom.
 public enum ExtendedXYZ {

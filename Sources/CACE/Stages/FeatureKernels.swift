@@ -41,7 +41,9 @@ final class FeatureKernels<T: FeatureScalar>: Sendable {
         fused = self.invariantMajor ? FeatureKernels.fusedTransform(m) : []
         edgeBatch = EdgeBatchKernel(radialBasis: m.radialBasis, cutoffFunction: m.cutoffFunction, angular: m.angular)
         let order = self.invariantMajor ? FeatureKernels.invariantMajorOrder(m) : Array(0..<m.featureCount)
-        heads = m.heads.map { head in
+        // Invariant-major kernels of a message-passing model serve the descriptor's layer 0 only:
+        // its heads read the stacked features of every layer, which this layout does not hold.
+        heads = self.invariantMajor && !m.layers.isEmpty ? [] : m.heads.map { head in
             (DenseNetwork(converting: head.network, inputOrder: order),
              head.linear.map { DenseLayer(converting: $0, inputOrder: order) })
         }

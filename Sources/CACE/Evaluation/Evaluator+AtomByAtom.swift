@@ -124,6 +124,14 @@ extension Evaluator {
     /// Edges, A, B and head outputs of atom i.
     func atomForward<T>(_ i: Int, _ atoms: AtomsView, _ w: inout AtomWork<T>,
                         _ k: FeatureKernels<T>) throws(CACEError) {
+        try atomFeatures(i, atoms, &w, k)
+        k.readoutForward(w.x, headOutputs: w.heads, scratch: w.readout, scratchStride: k.readoutScratchStride)
+        w.times.readout += w.clock.lap()
+    }
+
+    /// Edges, A and the layer-0 features B of atom i (in `w.x`, invariant-major).
+    func atomFeatures<T>(_ i: Int, _ atoms: AtomsView, _ w: inout AtomWork<T>,
+                         _ k: FeatureKernels<T>) throws(CACEError) {
         // The sizes come from the kernels: copying `model` here would retain its arrays per atom.
         let nr = k.radialFunctionCount, nk = k.angular.count, nz = k.elementCount, stride = w.stride
         _ = w.clock.lap()
@@ -147,8 +155,6 @@ extension Evaluator {
         w.times.edgesAndA += w.clock.lap()
         k.symmetrizer.forward(a: w.a, b: w.x, radial: 1, angular: nk, channels: k.radialBasisCount * k.channelCount)
         w.times.symmetrizer += w.clock.lap()
-        k.readoutForward(w.x, headOutputs: w.heads, scratch: w.readout, scratchStride: k.readoutScratchStride)
-        w.times.readout += w.clock.lap()
     }
 
     /// Forces and virial of atom i's edges for head seeds already in `w.seeds`; needs the
@@ -156,9 +162,30 @@ extension Evaluator {
     func atomBackward<T>(_ i: Int, _ atoms: AtomsView, _ w: inout AtomWork<T>, _ k: FeatureKernels<T>,
                          forces: UnsafeMutablePointer<Double>, virial: inout VirialTally,
                          atomVirials: UnsafeMutablePointer<Double>?) {
-        let nr = k.radialFunctionCount, nk = k.angular.count, nz = k.elementCount, stride = w.stride
         for q in 0..<k.featureCount { w.xBar[q] = 0 }
         k.readoutBackward(seeds: w.seeds, xBar: w.xBar, scratch: w.readout, scratchStride: k.readoutScratchStride)
+        featureGradients(i, atoms, &w, k)
+        let stride = w.stride, count = w.edgeCount
+        // The receiver's force is summed here and stored once (no chain of stores to one row).
+        var receiverForce = (0.0, 0.0, 0.0)
+        for e in 0..<count {
+            let j = w.senders[e]
+            guard j >= 0 else { continue }
+            let g = (Double(w.g[e]), Double(w.g[stride + e]), Double(w.g[2 * stride + e]))
+            let r = (w.vectors[3 * e], w.vectors[3 * e + 1], w.vectors[3 * e + 2])
+            receiverForce.0 -= g.0; receiverForce.1 -= g.1; receiverForce.2 -= g.2
+            forces[3 * j] += g.0; forces[3 * j + 1] += g.1; forces[3 * j + 2] += g.2
+            virial.add(r, g, receiver: i, sender: j, atomVirials: atomVirials)
+        }
+        forces[3 * i] += receiverForce.0; forces[3 * i + 1] += receiverForce.1; forces[3 * i + 2] += receiverForce.2
+        w.times.backward += w.clock.lap()
+    }
+
+    /// The edge gradients g[c][e] = d(xBar . B_i)/dr_e of atom i for a feature adjoint already
+    /// in `w.xBar` (invariant-major), with r_e = x_i - x_j: the seed of dB/dx, used by the
+    /// backward pass and by the descriptor API. Needs the buffers left by `atomFeatures(i)`.
+    func featureGradients<T>(_ i: Int, _ atoms: AtomsView, _ w: inout AtomWork<T>, _ k: FeatureKernels<T>) {
+        let nr = k.radialFunctionCount, nk = k.angular.count, nz = k.elementCount, stride = w.stride
         let size = k.radialBasisCount * nk * k.channelCount
         for q in 0..<size { w.aBar[q] = 0 }
         k.symmetrizer.backward(a: w.a, bBar: w.xBar, aBar: w.aBar, radial: 1, angular: nk,
@@ -185,19 +212,6 @@ extension Evaluator {
         for n in 0..<nr { addScaledProduct(count, 1, w.rhoBar + n * stride, w.rhoDerivative + n * stride, into: w.dBar) }
         k.edgeBatch.gradients(count: count, stride: stride, d: w.d, r: w.r, yBar: w.yBar, dBar: w.dBar, g: w.g,
                               scratch: w.laneScratch)
-        // The receiver's force is summed here and stored once (no chain of stores to one row).
-        var receiverForce = (0.0, 0.0, 0.0)
-        for e in 0..<count {
-            let j = w.senders[e]
-            guard j >= 0 else { continue }
-            let g = (Double(w.g[e]), Double(w.g[stride + e]), Double(w.g[2 * stride + e]))
-            let r = (w.vectors[3 * e], w.vectors[3 * e + 1], w.vectors[3 * e + 2])
-            receiverForce.0 -= g.0; receiverForce.1 -= g.1; receiverForce.2 -= g.2
-            forces[3 * j] += g.0; forces[3 * j + 1] += g.1; forces[3 * j + 2] += g.2
-            virial.add(r, g, receiver: i, sender: j, atomVirials: atomVirials)
-        }
-        forces[3 * i] += receiverForce.0; forces[3 * i + 1] += receiverForce.1; forces[3 * i + 2] += receiverForce.2
-        w.times.backward += w.clock.lap()
     }
 
     func evaluateAtomByAtom(_ atoms: AtomsView, into targets: EvaluationTargets,
@@ -229,7 +243,7 @@ extension Evaluator {
 
         // With a long-range term, charges of all atoms are needed before any backward pass.
         var chargeBar: UnsafeMutablePointer<Double>? = nil
-        if let ewald = ewaldTerm, let chargeHead = model.chargeHead {
+        if let longRange = longRangeTerm, let chargeHead = model.chargeHead {
             let perAtom = scratch.perAtom.zeroed(2 * atoms.localCount)
             let charges = perAtom, bars = perAtom + atoms.localCount
             try parallelChunks(count: list.count, workers: workers) { (worker, range) throws(CACEError) in
@@ -243,7 +257,7 @@ extension Evaluator {
                 stageTimes[worker].longRange += work.times.edgesAndA + work.times.symmetrizer + work.times.readout
             }
             var clock = StageClock(enabled: measuresStages)
-            let lr = try ewald.evaluate(atoms: atoms, charges: charges, chargeBar: bars, forces: targets.forces,
+            let lr = try longRange.evaluate(atoms: atoms, charges: charges, chargeBar: bars, forces: targets.forces,
                                         atomEnergies: targets.atomEnergies, atomVirials: targets.atomVirials,
                                         communicator: communicator)
             stageTimes[0].longRange += clock.lap()

@@ -1,3 +1,5 @@
+import CACE
+
 /// One atomic configuration: what an extended-XYZ frame holds.
 public struct Structure: Sendable {
     public var atomicNumbers: [Int]
@@ -45,27 +47,10 @@ extension Evaluator {
     /// model as a single domain, and folds image forces back onto the atoms.
     public func evaluate(_ structure: Structure) throws(CACEError) -> StructureResult {
         let n = structure.count
-        guard n > 0 else { throw .structure("the structure has no atoms") }
-        var species = [Int32](repeating: 0, count: n)
-        for (i, z) in structure.atomicNumbers.enumerated() {
-            guard let index = model.elementIndex(atomicNumber: z) else {
-                let name = Elements.symbol(of: z) ?? "Z=\(z)"
-                throw .argument("element \(name) (atom \(i)) is not in the model (elements: \(model.elementSymbols.joined(separator: " ")))")
-            }
-            species[i] = Int32(index)
-        }
-        let domain = try ReplicatedDomain(structure: structure, species: species, cutoff: model.cutoff)
+        let (domain, boundary) = try domain(for: structure)
         let total = domain.totalCount
         var forces = [Double](repeating: 0, count: 3 * total)
         var atomEnergies = [Double](repeating: 0, count: n)
-        let boundary: Boundary
-        if structure.isFullyPeriodic, let cell = domain.cell {
-            boundary = .periodic(cell: cell)
-        } else if !structure.isPeriodic {
-            boundary = .open(tags: nil, atomCount: n)
-        } else {
-            boundary = .mixed
-        }
         let summary = try forces.withUnsafeMutableBufferPointer { (f) throws(CACEError) -> EvaluationSummary in
             try atomEnergies.withUnsafeMutableBufferPointer { (e) throws(CACEError) -> EvaluationSummary in
                 try domain.withAtomsView(boundary: boundary) { (atoms) throws(CACEError) -> EvaluationSummary in
@@ -90,6 +75,35 @@ extension Evaluator {
 }
 
 extension Evaluator {
+    /// The structure's atoms and periodic images as one domain, and its boundary.
+    func domain(for structure: Structure) throws(CACEError) -> (ReplicatedDomain, Boundary) {
+        let n = structure.count
+        guard n > 0 else { throw .structure("the structure has no atoms") }
+        var species = [Int32](repeating: 0, count: n)
+        for (i, z) in structure.atomicNumbers.enumerated() {
+            guard let index = model.elementIndex(atomicNumber: z) else {
+                let name = Elements.symbol(of: z) ?? "Z=\(z)"
+                throw .argument("element \(name) (atom \(i)) is not in the model (elements: \(model.elementSymbols.joined(separator: " ")))")
+            }
+            species[i] = Int32(index)
+        }
+        let domain = try ReplicatedDomain(structure: structure, species: species, cutoff: model.cutoff)
+        if structure.isFullyPeriodic, let cell = domain.cell { return (domain, .periodic(cell: cell)) }
+        if !structure.isPeriodic { return (domain, .open(tags: nil, atomCount: n)) }
+        return (domain, .mixed)
+    }
+
+    /// Descriptors of every atom of a structure (`descriptors(_:derivatives:communicator:)`);
+    /// an edge's sender is the atom whose periodic image it is, and its vector says which image.
+    public func descriptors(_ structure: Structure, derivatives: Bool) throws(CACEError) -> Descriptors {
+        let (domain, boundary) = try domain(for: structure)
+        var result = try domain.withAtomsView(boundary: boundary) { (atoms) throws(CACEError) -> Descriptors in
+            try descriptors(atoms, derivatives: derivatives, communicator: domain)
+        }
+        result.edgeSenders = result.edgeSenders.map { domain.owner(of: $0) }
+        return result
+    }
+
     /// Directed edges within the cutoff per atom of a structure (images included).
     public func averageEdgesPerAtom(_ structure: Structure) throws(CACEError) -> Double {
         let species = [Int32](repeating: 0, count: structure.count)

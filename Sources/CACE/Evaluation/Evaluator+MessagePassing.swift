@@ -168,8 +168,8 @@ extension Evaluator {
             summary.energy += shortRangeEnergy(perAtom + Int(list.atoms[ii]) * heads)
         }
         times.readout += clock.lap()
-        if let ewald = ewaldTerm {
-            let lr = try ewald.evaluate(atoms: atoms, charges: charges, chargeBar: chargeBar, forces: targets.forces,
+        if let longRange = longRangeTerm {
+            let lr = try longRange.evaluate(atoms: atoms, charges: charges, chargeBar: chargeBar, forces: targets.forces,
                                         atomEnergies: targets.atomEnergies, atomVirials: targets.atomVirials,
                                         communicator: communicator)
             summary.energy += lr.energy

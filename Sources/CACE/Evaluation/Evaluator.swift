@@ -1,0 +1,91 @@
+/// Computes energies, forces and virials of a CACE model for the atoms of one domain.
+///
+/// Models without message passing are evaluated atom by atom: the features of one atom
+/// live only while that atom is processed. Models with message passing keep per-atom
+/// features of every layer and exchange those of ghost atoms through the communicator
+/// between layers (spec §12), so any domain decomposition gives the serial answer.
+///
+/// An evaluator reuses its buffers between calls; it is not thread-safe.
+public final class Evaluator {
+    public let model: CACEModel
+    /// Add the model's per-element reference energies (E0s) to the energies.
+    public var includeAtomicEnergies = false
+    /// Worker threads for the atom loop (1 = the calling thread only).
+    public var threadCount = 1
+    /// Precision of the feature arithmetic and of the periodic Ewald sum's per-(atom, k) terms
+    /// (geometry, forces and sums stay double).
+    /// `.single` needs a model without message passing.
+    public var precision = Precision.double
+    /// Record the time of each stage in `lastStageTimes` (small overhead per atom).
+    public var measuresStages = false
+    public internal(set) var lastStageTimes = StageTimes()
+    /// Called with (atom, read-out features) for every evaluated owned atom; the features
+    /// are upstream's node_feats flattened as ((m Q + q) C + c)(T+1) + t. For tests; with
+    /// several threads it is called concurrently.
+    public var featureObserver: ((Int, UnsafeBufferPointer<Double>) -> Void)?
+
+    /// Runs models without message passing through the layered path too (tests compare the two).
+    var usesLayeredPath = false
+
+    let scratch = EvaluatorScratch()
+    let kernels: FeatureKernels<Double>
+    private(set) lazy var singleKernels = FeatureKernels<Float>(model)
+    /// Invariant-major kernels for the descriptor API's layer-0 features (those of `kernels`
+    /// for models without message passing).
+    private(set) lazy var descriptorKernels = kernels.invariantMajor ? kernels : FeatureKernels(model, invariantMajor: true)
+    /// Kernels in upstream's layouts for the layered path (those of `kernels` unless the model
+    /// has no message passing and `usesLayeredPath` is set).
+    private(set) lazy var layeredKernels = kernels.invariantMajor ? FeatureKernels(model, invariantMajor: false) : kernels
+
+    public init(model: CACEModel) {
+        self.model = model
+        kernels = FeatureKernels(model)
+    }
+
+    /// Evaluates the owned atoms of `atoms`; see `EvaluationTargets` for what is written.
+    public func evaluate(_ atoms: AtomsView, into targets: EvaluationTargets,
+                         communicator: any DomainCommunicator) throws(CACEError) -> EvaluationSummary {
+        try validate(atoms)
+        if precision == .single, !model.layers.isEmpty {
+            throw .argument(Evaluator.singlePrecisionUnavailable(model))
+        }
+        var summary: EvaluationSummary
+        if model.layers.isEmpty && !usesLayeredPath {
+            summary = try evaluateAtomByAtom(atoms, into: targets, communicator: communicator)
+        } else {
+            summary = try evaluateWithMessagePassing(atoms, into: targets, communicator: communicator)
+        }
+        if includeAtomicEnergies, let e0 = model.atomicEnergies {
+            let list = atoms.neighbors
+            for ii in 0..<list.count {
+                let i = Int(list.atoms[ii])
+                let z = Int(atoms.species[i])
+                guard z >= 0 else { continue }
+                summary.energy += e0[z]
+                targets.atomEnergies?[i] += e0[z]
+            }
+        }
+        try checkFinite(summary)
+        return summary
+    }
+
+    /// Why `precision = .single` cannot evaluate `model`.
+    public static func singlePrecisionUnavailable(_ model: CACEModel) -> String {
+        "precision single is available for models without message passing; this model has "
+            + "\(model.layers.count) message-passing layer(s): use precision double"
+    }
+
+    /// Seeds dE/d(head output) of one atom.
+    func headSeeds<T: FeatureScalar>(_ seeds: UnsafeMutablePointer<T>, chargeBar: Double) {
+        for h in 0..<model.heads.count {
+            seeds[h] = T(model.headEnergyWeight[h] + (h == model.chargeHead ? chargeBar : 0))
+        }
+    }
+
+    /// Potential energy of one atom (without E0 and long range) from its head outputs.
+    func shortRangeEnergy<T: FeatureScalar>(_ outputs: UnsafePointer<T>) -> Double {
+        var e = 0.0
+        for h in 0..<model.heads.count { e += model.headEnergyWeight[h] * Double(outputs[h]) }
+        return e
+    }
+}
