@@ -237,7 +237,7 @@ def targets(us, up):
         f"| precision single ≥ 1.6x double | water_sr CLI {fmt(single[:4])} (192 … 98304 atoms), LAMMPS {fmt(single[4:6])} "
         f"(192, 1536); water_trained CLI {fmt(single[6:9])} (192, 1536, 6144), LAMMPS {fmt(single[9:])} (1536) | "
         f"{met(single, lambda v: v >= 1.6)} |",
-        "| forces in single within 1e-4 relative of double | tested: PrecisionTests, tests/lammps precision_single | tested |",
+        "| forces in single within 1e-4 relative of double | tested: PrecisionTests, lammps-plugin/tests test_precision_single | tested |",
         f"| 2 threads ≥ 1.7x at 1536 atoms | {fmt(threads)} (water_sr, water_trained) | {met(threads, lambda v: v >= 1.7)} |",
         f"| 2 MPI ranks ≥ 1.7x | {fmt(ranks)} (water_sr, water_trained, 1536 atoms) | {met(ranks, lambda v: v >= 1.7)} |",
         f"| LAMMPS, one core: water_sr below ML-PACE (272) and SNAP (94–164) for Cu, us/atom-step | "

@@ -61,5 +61,6 @@ class Checks:
             self.problems.append(message)
 
     def done(self):
+        __tracebackhide__ = True    # pytest shows the test's line, not this one
         if self.problems:
             raise Failure("; ".join(self.problems))

@@ -31,7 +31,7 @@ def write_data(path, s, types=None, masses=None, pad=10.0):
     if types is None:
         types, symbols, masses = type_map(s.numbers)
     ntypes = len(masses)
-    lines = ["LAMMPS data file written by tests/lammps", "", f"{s.natoms} atoms",
+    lines = ["LAMMPS data file written by lammps-plugin/tests", "", f"{s.natoms} atoms",
              f"{ntypes} atom types", ""]
     if s.periodic:
         c = s.cell

@@ -160,7 +160,7 @@ def model_bytes(zs, cutoff=4.0, layers=0, ewald=False, max_l=2, max_nu=3, atom_b
         "feature_add": feature_add, "energy_key": "CACE_energy",
         "atomic_energies": ({str(z): float(e) for z, e in atomic_energies.items()}
                             if atomic_energies else None),
-        "source": "synthetic LAMMPS test model (tests/lammps/synthetic_model.py)",
+        "source": "synthetic LAMMPS test model (lammps-plugin/tests/synthetic_model.py)",
     }
     header = {"__metadata__": {"cace": json.dumps(meta)}}
     data = bytearray()

@@ -3,12 +3,15 @@ status: never a crash (signal), a hang, an MPI abort without a message, or a the
 inf or nan (a non-finite result reported as if it were valid). Serial and np 2."""
 import math
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 import synthetic_model
 from lammps_io import write_data
-from lammps_run import PLUGIN, run_lammps
+from lammps_run import PLUGIN, Failure, run_lammps
 from structures import MASSES, Structure, fcc_crystal
 
 NPROCS = (1, 2)
@@ -19,8 +22,15 @@ ALSO_MPI = {"units_real", "garbage_model", "unknown_element", "newton_off",
             "non_finite_force"}
 
 
-def _cases(ctx, wd):
-    """(name, input text, key phrase of the expected error: text or compiled regex)."""
+@dataclass
+class Files:
+    wd: Path            # the directory of the decks and of the files below
+    model: Path         # the synthetic model "mp_lr"
+    overflow: Path      # a model whose E0s overflow the energy
+
+
+def _write_inputs(wd, synthetic):
+    """The data and model files the decks read; returns the Files they are named by."""
     crystal = fcc_crystal([13, 29], reps=(2, 2, 2), seed=3)
     elements = write_data(wd / "ok.data", crystal)
     assert elements == ["Al", "Cu"]
@@ -39,14 +49,21 @@ def _cases(ctx, wd):
                                                   for z in nan_lj.numbers],
                masses=[MASSES[13], MASSES[29], 39.95])
     (wd / "garbage.safetensors").write_bytes(np.random.default_rng(5).bytes(4000))
-    good = ctx.synthetic("mp_lr").read_bytes()
+    good = synthetic("mp_lr").read_bytes()
     (wd / "truncated.safetensors").write_bytes(good[: len(good) // 2])
     (wd / "model_dir.safetensors").mkdir(exist_ok=True)
-    model = ctx.synthetic("mp_lr")
+    model = synthetic("mp_lr")
     # E0 = -1e308 eV per atom: each is finite, but the energy of two or more atoms overflows to
     # -inf (with e0 yes). pair_style cace must stop instead of handing -inf to LAMMPS
     overflow = synthetic_model.write_model(wd / "e0_overflow.safetensors", [13, 29], seed=13,
                                            atomic_energies={13: -1e308, 29: -1e308})
+    return Files(wd, model, overflow)
+
+
+def _cases(files):
+    """{name: (input text, key phrase of the expected error: text or compiled regex)}. Only
+    formats text: with placeholder Files it gives the case names at collection time."""
+    wd, model, overflow = files.wd, files.model, files.overflow
 
     def deck(pair_coeff=f"{model} Al Cu", pair_style="", units="metal", boundary="p p p",
              data="ok.data", before="", after="run 0"):
@@ -62,7 +79,7 @@ def _cases(ctx, wd):
                    "read_data nan_lj.data\npair_style hybrid/overlay lj/cut 3.0 cace\n"
                    "pair_coeff * * lj/cut 0.0 1.0\npair_coeff 3 3 lj/cut 0.01 2.0\n"
                    f"pair_coeff * * cace {model} Al Cu NULL\nrun 0\n")
-    return [
+    cases = [
         ("missing_model", deck(pair_coeff=f"{wd}/no/such/model.safetensors Al Cu"),
          "Cannot find CACE model file"),
         ("garbage_model", deck(pair_coeff=f"{wd}/garbage.safetensors Al Cu"),
@@ -97,6 +114,18 @@ def _cases(ctx, wd):
         ("non_finite_energy", deck(pair_coeff=f"{overflow} Al Cu", pair_style="e0 yes"),
          re.compile(r"non-?finite.*energy|energy.*(non-?finite|not finite)", re.I)),
     ]
+    return {name: (text, phrase) for name, text, phrase in cases}
+
+
+CASE_NAMES = list(_cases(Files(Path("WD"), Path("MODEL"), Path("OVERFLOW"))))
+PARAMS = [pytest.param(name, n, id=f"{name}-np{n}")
+          for name in CASE_NAMES for n in (NPROCS if name in ALSO_MPI else NPROCS[:1])]
+
+
+@pytest.fixture(scope="module")
+def bad_input(tmp_path_factory, synthetic):
+    """The input files of all bad-input decks, in one directory."""
+    return _write_inputs(tmp_path_factory.mktemp("bad_input"), synthetic)
 
 
 def _matches(phrase, line):
@@ -118,42 +147,38 @@ def non_finite_thermo_lines(run):
     return bad
 
 
-def test_errors(ctx):
-    wd = ctx.workdir("bad_input")
-    results = []
-    for name, text, phrase in _cases(ctx, wd):
-        for n in NPROCS if name in ALSO_MPI else NPROCS[:1]:
-            run = run_lammps(wd, text, nprocs=n, name=f"in.{name}.{n}", timeout=120, check=False)
-            errors = run.errors()
-            non_finite = non_finite_thermo_lines(run)
-            if run.timed_out:
-                problem = f"hung: no exit within {run.seconds:.0f} s"
-            elif run.signalled:
-                problem = f"crashed (exit status {run.returncode}): {run.summary()}"
-            elif run.returncode == 0:
-                problem = "LAMMPS exited with status 0"
-            elif not errors:
-                problem = f"no ERROR line (exit status {run.returncode}): {run.summary()}"
-            elif not any(_matches(phrase, e) for e in errors):
-                problem = f"ERROR line lacks '{getattr(phrase, 'pattern', phrase)}': {errors[0]}"
-            elif non_finite:
-                problem = f"printed a non-finite result before the error: {non_finite[0]}"
-            else:
-                problem = None
-            results.append((f"{name} np={n}", problem))
-    return results
+@pytest.mark.parametrize("name, n", PARAMS)
+def test_errors(bad_input, name, n):
+    text, phrase = _cases(bad_input)[name]
+    run = run_lammps(bad_input.wd, text, nprocs=n, name=f"in.{name}.{n}", timeout=120,
+                     check=False)
+    errors = run.errors()
+    non_finite = non_finite_thermo_lines(run)
+    if run.timed_out:
+        problem = f"hung: no exit within {run.seconds:.0f} s"
+    elif run.signalled:
+        problem = f"crashed (exit status {run.returncode}): {run.summary()}"
+    elif run.returncode == 0:
+        problem = "LAMMPS exited with status 0"
+    elif not errors:
+        problem = f"no ERROR line (exit status {run.returncode}): {run.summary()}"
+    elif not any(_matches(phrase, e) for e in errors):
+        problem = f"ERROR line lacks '{getattr(phrase, 'pattern', phrase)}': {errors[0]}"
+    elif non_finite:
+        problem = f"printed a non-finite result before the error: {non_finite[0]}"
+    else:
+        problem = None
+    if problem:
+        raise Failure(problem)
 
 
-def test_valid_deck_runs(ctx):
+@pytest.mark.parametrize("n", NPROCS, ids=lambda n: f"np{n}")
+def test_valid_deck_runs(tmp_path, synthetic, n):
     """The decks above differ from a working input only by the one mistake."""
-    wd = ctx.workdir("bad_input_control")
+    wd = tmp_path
     crystal = fcc_crystal([13, 29], reps=(2, 2, 2), seed=3)
     write_data(wd / "ok.data", crystal)
     text = (f"plugin load {PLUGIN}\nunits metal\natom_style atomic\nboundary p p p\n"
             f"read_data ok.data\npair_style cace threads 2\n"
-            f"pair_coeff * * {ctx.synthetic('mp_lr')} Al Cu\nrun 0\n")
-    for n in NPROCS:
-        run_lammps(wd, text, nprocs=n, name=f"in.ok.{n}", timeout=120)
-
-
-TESTS = [test_valid_deck_runs, test_errors]
+            f"pair_coeff * * {synthetic('mp_lr')} Al Cu\nrun 0\n")
+    run_lammps(wd, text, nprocs=n, name=f"in.ok.{n}", timeout=120)

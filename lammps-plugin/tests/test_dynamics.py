@@ -14,15 +14,15 @@ from structures import load_reference, restricted_triclinic, synthetic_crystal
 THERMO = "thermo_modify format float %.17g\n"
 
 
-def _synthetic_setup(ctx, wd):
+def _synthetic_setup(synthetic, wd):
     elements = write_data(wd / "start.data", synthetic_crystal())
-    return preamble("start.data", ctx.synthetic("mp_lr"), elements)
+    return preamble("start.data", synthetic("mp_lr"), elements)
 
 
-def test_minimize(ctx):
+def test_minimize(tmp_path, synthetic):
     """CG lowers the energy, and the final energy it reports is that of the final structure."""
-    wd = ctx.workdir("minimize")
-    setup = _synthetic_setup(ctx, wd)
+    wd = tmp_path
+    setup = _synthetic_setup(synthetic, wd)
     run = run_lammps(wd, setup + "thermo 10\n" + THERMO + "min_style cg\n"
                      "minimize 0 1e-8 40 150\nwrite_data minimized.data\n", nprocs=2,
                      name="in.minimize")
@@ -31,7 +31,7 @@ def test_minimize(ctx):
         raise Failure("no 'Energy initial, next-to-last, final' in the minimize log")
     e_initial, e_final = float(m.group(1)), float(m.group(3))
     start, _ = evaluate(wd, "start", setup, nprocs=1)
-    final, _ = evaluate(wd, "final", preamble("minimized.data", ctx.synthetic("mp_lr"),
+    final, _ = evaluate(wd, "final", preamble("minimized.data", synthetic("mp_lr"),
                                               ["Al", "Cu"]), nprocs=1)
     c = Checks()
     c.close("minimizer's initial energy vs run 0", e_initial, start["pe"], 1e-10, 1e-10)
@@ -42,11 +42,11 @@ def test_minimize(ctx):
     c.done()
 
 
-def test_npt_triclinic(ctx):
+def test_npt_triclinic(tmp_path, synthetic):
     """fix npt (tri) on 2 ranks: the box changes shape and volume, and the conserved quantity
     (etotal + ecouple) stays put, which needs a virial consistent with the energy."""
-    wd = ctx.workdir("npt")
-    run = run_lammps(wd, _synthetic_setup(ctx, wd) +
+    wd = tmp_path
+    run = run_lammps(wd, _synthetic_setup(synthetic, wd) +
                      "velocity all create 100 4 mom yes\ntimestep 0.001\n"
                      "fix npt all npt temp 100 100 0.1 tri 0 0 0.5\nthermo 10\n"
                      "thermo_style custom step temp pe etotal ecouple econserve vol xy xz yz\n"
@@ -67,11 +67,11 @@ def test_npt_triclinic(ctx):
     c.done()
 
 
-def test_nvt(ctx):
+def test_nvt(tmp_path, synthetic):
     """fix nvt (Nose-Hoover) on 2 ranks: the conserved quantity stays put while the thermostat
     exchanges energy with the system."""
-    wd = ctx.workdir("nvt")
-    run = run_lammps(wd, _synthetic_setup(ctx, wd) +
+    wd = tmp_path
+    run = run_lammps(wd, _synthetic_setup(synthetic, wd) +
                      "velocity all create 300 5 mom yes\ntimestep 0.001\n"
                      "fix nvt all nvt temp 200 200 0.05\nthermo 10\n"
                      "thermo_style custom step temp pe etotal ecouple econserve\n"
@@ -128,21 +128,21 @@ def _check_migration(tables, frames, rel):
     return c
 
 
-def test_migration_synthetic(ctx):
+def test_migration_synthetic(tmp_path, synthetic):
     """Message passing + long range, 150 steps with a drift velocity so that atoms cross the
     rank boundaries; np 4 agrees with serial to 1e-9 relative at every thermo step."""
-    wd = ctx.workdir("migration_synthetic")
-    setup = (_synthetic_setup(ctx, wd) + "velocity all create 100 4 mom yes\n"
+    wd = tmp_path
+    setup = (_synthetic_setup(synthetic, wd) + "velocity all create 100 4 mom yes\n"
              "velocity all set 0.6 0.4 0.3 sum yes\n")
     tables, frames = _md_pair(wd, setup, 150, 0.001, 10)
     c = _check_migration(tables, frames, 1e-9)
     c.done()
 
 
-def test_migration_water(ctx):
+def test_migration_water(reference, tmp_path):
     """The trained water model (long range): 120 steps of 0.5 fs, np 4 vs serial."""
-    refdir = ctx.require_reference()
-    wd = ctx.workdir("migration_water")
+    refdir = reference
+    wd = tmp_path
     s, _ = restricted_triclinic(load_reference(refdir / "water_trained" / "liquid64_frame0.json"))
     elements = write_data(wd / "water.data", s)
     setup = (preamble("water.data", refdir / "water_trained" / "model.safetensors", elements) +
@@ -151,5 +151,3 @@ def test_migration_water(ctx):
     c = _check_migration(tables, frames, 1e-9)
     c.done()
 
-
-TESTS = [test_minimize, test_npt_triclinic, test_nvt, test_migration_synthetic, test_migration_water]

@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 import synthetic_model
 from lammps_io import write_data
 from lammps_run import PLUGIN, ROOT, Failure, run_lammps
@@ -29,39 +31,38 @@ def _deck(model, elements, middle="", runs="run 0\n"):
             f"velocity all create 300.0 4928459\nfix 1 all nve\nthermo 1\n{runs}")
 
 
-def _setup(ctx, name):
-    wd = ctx.workdir(name)
+def _setup(wd, synthetic):
     elements = write_data(wd / "ok.data", fcc_crystal([13, 29], reps=(2, 2, 2), seed=3))
     assert elements == ["Al", "Cu"]    # masses 26.982 and 63.546 in the data file
-    return wd, ctx.synthetic("sr")
+    return wd, synthetic("sr")
 
 
-def test_swapped_elements_warn(ctx):
+@pytest.mark.parametrize("n", (1, 2), ids=lambda n: f"np{n}")
+def test_swapped_elements_warn(tmp_path, synthetic, n):
     """pair_coeff Cu Al for a data file with types 1 = Al, 2 = Cu: one warning per type, on
     rank 0 only, and none again in later runs (the masses did not change)."""
-    wd, model = _setup(ctx, "masses_swapped")
+    wd, model = _setup(tmp_path, synthetic)
     expected = [(1, "Cu", "63.55", "26.982"), (2, "Al", "26.98", "63.546")]
-    for n in (1, 2):
-        run = run_lammps(wd, _deck(model, "Cu Al", runs="run 0\nrun 3\nrun 2\n"), nprocs=n,
-                         name=f"in.swapped.{n}", timeout=120)
-        got = _warnings(run)
-        if got != expected:
-            raise Failure(f"np {n}: expected the warnings {expected} once each, got {got}")
+    run = run_lammps(wd, _deck(model, "Cu Al", runs="run 0\nrun 3\nrun 2\n"), nprocs=n,
+                     name=f"in.swapped.{n}", timeout=120)
+    got = _warnings(run)
+    if got != expected:
+        raise Failure(f"np {n}: expected the warnings {expected} once each, got {got}")
 
 
-def test_correct_order_is_silent(ctx):
-    wd, model = _setup(ctx, "masses_ok")
-    for n in (1, 2):
-        run = run_lammps(wd, _deck(model, "Al Cu", runs="run 0\nrun 3\n"), nprocs=n,
-                         name=f"in.ok.{n}", timeout=120)
-        if _warnings(run) or "is mapped to" in run.output:
-            raise Failure(f"np {n}: a correct element order gave a mass warning: {_warnings(run)}")
+@pytest.mark.parametrize("n", (1, 2), ids=lambda n: f"np{n}")
+def test_correct_order_is_silent(tmp_path, synthetic, n):
+    wd, model = _setup(tmp_path, synthetic)
+    run = run_lammps(wd, _deck(model, "Al Cu", runs="run 0\nrun 3\n"), nprocs=n,
+                     name=f"in.ok.{n}", timeout=120)
+    if _warnings(run) or "is mapped to" in run.output:
+        raise Failure(f"np {n}: a correct element order gave a mass warning: {_warnings(run)}")
 
 
-def test_mass_after_pair_coeff(ctx):
+def test_mass_after_pair_coeff(tmp_path, synthetic):
     """Masses given after pair_coeff (mass command) are checked at the next init, a changed
     mass is checked again, and only a difference of more than 5 % warns (Al: 26.982 g/mol)."""
-    wd, model = _setup(ctx, "masses_later")
+    wd, model = _setup(tmp_path, synthetic)
     runs = ("mass 1 63.546\nrun 0\n"      # Cu's mass for an Al type: warns
             "mass 1 29.0\nrun 0\n"        # 7.5 % above Al: warns
             "mass 1 28.0\nrun 0\n"        # 3.8 % above Al: silent
@@ -86,11 +87,11 @@ def _water_xyz(path):
                     + "".join(f"{s} {p[0]} {p[1]} {p[2]}\n" for s, p in rows))
 
 
-def test_water_example_consistent(ctx):
+def test_water_example_consistent(tmp_path):
     """The README's water input (pair_coeff * * water.safetensors O H, 'types: 1 = O, 2 = H'),
     the data files of examples/bench/make_structures.py and examples/bench/in.bench agree: the
     example runs without a mass warning."""
-    wd = ctx.workdir("masses_water_example")
+    wd = tmp_path
     readme = (ROOT / "README.md").read_text()
     m = re.search(r"^pair_coeff\s+\* \* water\.safetensors ([A-Za-z ]+?)\s*$", readme, re.M)
     if not m:
@@ -117,6 +118,3 @@ def test_water_example_consistent(ctx):
     if _warnings(run):
         raise Failure(f"the water example gives mass warnings: {_warnings(run)}")
 
-
-TESTS = [test_swapped_elements_warn, test_correct_order_is_silent, test_mass_after_pair_coeff,
-         test_water_example_consistent]

@@ -28,9 +28,9 @@ MAX_DRIFT = 2e-5          # eV/atom, mean E over the last quarter - mean E over 
 MIN_EXCHANGE = 0.005      # eV/atom: range of the potential energy during the run
 
 
-def test_energy_conservation(ctx):
-    refdir = ctx.require_reference()
-    wd = ctx.workdir("nve_water")
+def test_energy_conservation(reference, tmp_path, note):
+    refdir = reference
+    wd = tmp_path
     s, _ = restricted_triclinic(load_reference(refdir / "water_trained" / "liquid64_frame0.json"))
     elements = write_data(wd / "water.data", s)
     run = run_lammps(wd, preamble("water.data", refdir / "water_trained" / "model.safetensors",
@@ -51,9 +51,9 @@ def test_energy_conservation(ctx):
         dev = np.abs(e - e[0]).max()
         drift = e[step >= 0.75 * STEPS].mean() - e[(step >= 100) & (step <= 600)].mean()
         exchange = (t["PotEng"].max() - t["PotEng"].min()) / n
-        print(f"# NVE water: max |E(t)-E(0)| = {dev:.2e} eV/atom, drift {drift:+.1e} eV/atom, "
+        note(f"NVE water: max |E(t)-E(0)| = {dev:.2e} eV/atom, drift {drift:+.1e} eV/atom, "
               f"PE range {exchange:.3f} eV/atom, T {t['Temp'][0]:.0f} -> {t['Temp'][-1]:.0f} K, "
-              f"{run.seconds:.0f} s", flush=True)
+              f"{run.seconds:.0f} s")
         c.that(np.all(np.isfinite(e)), "non-finite energies")
         c.that(dev < MAX_DEVIATION, f"max |E(t)-E(0)| = {dev:.3g} eV/atom "
                f"(bound {MAX_DEVIATION:g})")
@@ -63,5 +63,3 @@ def test_energy_conservation(ctx):
                "not exercise the forces")
     c.done()
 
-
-TESTS = [test_energy_conservation]

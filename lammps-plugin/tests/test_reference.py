@@ -5,13 +5,14 @@ and with 'threads 2' (triclinic cells rotated to LAMMPS' restricted form, the re
 and virial rotated with them); open structures in a large box (boundary f f f serially and on
 2 ranks; s s s, which needs an nsq neighbour list for boxes this small, on 4 ranks, some of
 them without atoms). All structures of one setting run in one LAMMPS process, separated by
-'clear'."""
+'clear'. One test per structure and setting; the LAMMPS run of a setting is shared."""
 import numpy as np
+import pytest
 
 from compare import Checks
 from lammps_io import (measure_block, read_dump, read_results, virial_of, forces_of,
                        write_data)
-from lammps_run import preamble, run_lammps
+from lammps_run import REFERENCE, Failure, preamble, run_lammps
 from structures import load_reference, restricted_triclinic, voigt
 
 PERIODIC = ["small_periodic", "triclinic", "alloy_bulk",
@@ -26,15 +27,23 @@ F_REL, F_ABS = 1e-8, 1e-10
 W_REL, W_ABS = 1e-8, 1e-10
 
 
+def reference_labels(refdir, names):
+    """["case/structure"] for every case directory with a model file and a structure of
+    `names` (read when the tests are collected)."""
+    if not refdir.is_dir():
+        return []
+    return [f"{case.name}/{name}"
+            for case in sorted(p for p in refdir.iterdir() if (p / "model.safetensors").exists())
+            for name in names if (case / f"{name}.json").exists()]
+
+
 def reference_items(refdir, names):
     """[(label, structure in LAMMPS orientation, model file)] for every case that has them."""
     items = []
-    for case in sorted(p for p in refdir.iterdir() if (p / "model.safetensors").exists()):
-        for name in names:
-            path = case / f"{name}.json"
-            if path.exists():
-                s, _ = restricted_triclinic(load_reference(path))
-                items.append((f"{case.name}/{name}", s, case / "model.safetensors"))
+    for label in reference_labels(refdir, names):
+        case, name = label.split("/")
+        s, _ = restricted_triclinic(load_reference(refdir / case / f"{name}.json"))
+        items.append((label, s, refdir / case / "model.safetensors"))
     return items
 
 
@@ -72,35 +81,52 @@ def check_structure(s, result, frame):
     return c.problems
 
 
-def _compare(ctx, names, runs):
-    """runs: [(name suffix, MPI ranks, boundary, extra input lines after pair_coeff)]"""
-    refdir = ctx.require_reference()
-    items = reference_items(refdir, names)
-    if not items:
-        raise AssertionError(f"no reference structures {names} in {refdir}")
-    results = []
-    for suffix, nprocs, boundary, extra in runs:
-        wd = ctx.workdir(f"reference_{suffix}".replace(" ", "_").replace("=", ""))
+# settings: (name, MPI ranks, boundary, extra input lines after pair_coeff)
+# threads=2: pair_style re-issued after pair_coeff, with 2 worker threads in the library
+PERIODIC_RUNS = ([(f"np={n}", n, "p p p", "") for n in (1, 2, 3, 4)] +
+                 [("threads=2", 1, "p p p", "pair_style cace threads 2\n")])
+OPEN_RUNS = [("np=1", 1, "f f f", ""), ("np=2", 2, "f f f", ""),
+             ("np=4 sss", 4, "s s s", "neighbor 2.0 nsq\n")]
+
+
+def _params(names, runs):
+    """(label, setting) per structure and setting. Without the reference data one placeholder
+    (None, None), which the `reference` fixture skips (and _compare fails if the data is
+    there but holds none of `names`)."""
+    labels = reference_labels(REFERENCE, names)
+    if not labels:
+        return [pytest.param(None, None, id="no_reference")]
+    return [pytest.param(label, setting,
+                         id=f"{label}-{setting[0].replace('=', '').replace(' ', '_')}")
+            for label in labels for setting in runs]
+
+
+def _compare(reference, shared, tmp_path_factory, names, label, setting):
+    """Checks structure `label` in the run of `setting` (one LAMMPS process per setting, shared
+    by all structures of `names`)."""
+    if label is None:
+        raise AssertionError(f"no reference structures {names} in {reference}")
+    suffix, nprocs, boundary, extra = setting
+
+    def compute():
+        items = reference_items(reference, names)
+        wd = tmp_path_factory.mktemp(f"reference_{suffix}".replace(" ", "_").replace("=", ""))
         out, why = evaluate_group(wd, items, nprocs, boundary, extra)
-        for label, s, _ in items:
-            name = f"{label} {suffix}"
-            if label not in out:
-                results.append((name, f"no result: {why}"))
-            else:
-                problems = check_structure(s, *out[label])
-                results.append((name, "; ".join(problems) if problems else None))
-    return results
+        return {lab: s for lab, s, _ in items}, out, why
+
+    structures, out, why = shared.once((tuple(names), suffix), compute)
+    if label not in out:
+        raise Failure(f"no result: {why}")
+    problems = check_structure(structures[label], *out[label])
+    if problems:
+        raise Failure("; ".join(problems))
 
 
-def test_periodic(ctx):
-    # threads=2: pair_style re-issued after pair_coeff, with 2 worker threads in the library
-    return _compare(ctx, PERIODIC, [(f"np={n}", n, "p p p", "") for n in (1, 2, 3, 4)] +
-                    [("threads=2", 1, "p p p", "pair_style cace threads 2\n")])
+@pytest.mark.parametrize("label, setting", _params(PERIODIC, PERIODIC_RUNS))
+def test_periodic(reference, shared, tmp_path_factory, label, setting):
+    _compare(reference, shared, tmp_path_factory, PERIODIC, label, setting)
 
 
-def test_open_boundaries(ctx):
-    return _compare(ctx, OPEN, [("np=1", 1, "f f f", ""), ("np=2", 2, "f f f", ""),
-                                ("np=4 sss", 4, "s s s", "neighbor 2.0 nsq\n")])
-
-
-TESTS = [test_periodic, test_open_boundaries]
+@pytest.mark.parametrize("label, setting", _params(OPEN, OPEN_RUNS))
+def test_open_boundaries(reference, shared, tmp_path_factory, label, setting):
+    _compare(reference, shared, tmp_path_factory, OPEN, label, setting)

@@ -13,15 +13,15 @@ MD = ("velocity all create 100 4242 mom yes dist gaussian\n"
 REL = 1e-12
 
 
-def _setup(ctx, wd):
+def _setup(synthetic, wd):
     elements = write_data(wd / "start.data", synthetic_crystal())
-    return preamble("start.data", ctx.synthetic("mp_lr"), elements)
+    return preamble("start.data", synthetic("mp_lr"), elements)
 
 
-def test_restart(ctx):
-    wd = ctx.workdir("restart")
-    model = ctx.synthetic("mp_lr")
-    before = evaluate(wd, "written", _setup(ctx, wd) + MD + "run 30\nwrite_restart md.restart\n",
+def test_restart(tmp_path, synthetic):
+    wd = tmp_path
+    model = synthetic("mp_lr")
+    before = evaluate(wd, "written", _setup(synthetic, wd) + MD + "run 30\nwrite_restart md.restart\n",
                       nprocs=2)
     after = evaluate(wd, "read", f"plugin load {PLUGIN}\nread_restart md.restart\n"
                      f"pair_style cace\npair_coeff * * {model} Al Cu\n", nprocs=1)
@@ -31,10 +31,10 @@ def test_restart(ctx):
     c.done()
 
 
-def test_data_file(ctx):
-    wd = ctx.workdir("data_file")
-    model = ctx.synthetic("mp_lr")
-    before = evaluate(wd, "written", _setup(ctx, wd) + MD + "run 30\n", nprocs=1,
+def test_data_file(tmp_path, synthetic):
+    wd = tmp_path
+    model = synthetic("mp_lr")
+    before = evaluate(wd, "written", _setup(synthetic, wd) + MD + "run 30\n", nprocs=1,
                       after="write_data md.data\n")
     after = evaluate(wd, "read", preamble("md.data", model, ["Al", "Cu"]), nprocs=2)
     c = Checks()
@@ -42,12 +42,12 @@ def test_data_file(ctx):
     c.done()
 
 
-def test_rerun(ctx):
-    wd = ctx.workdir("rerun")
-    model = ctx.synthetic("mp_lr")
+def test_rerun(tmp_path, synthetic):
+    wd = tmp_path
+    model = synthetic("mp_lr")
     thermo = ("compute pv all pressure NULL virial\n"
               "thermo_style custom step pe c_pv[*]\nthermo_modify format float %.17g\n")
-    run_lammps(wd, _setup(ctx, wd) + MD + thermo +
+    run_lammps(wd, _setup(synthetic, wd) + MD + thermo +
                "dump d all custom 10 md.dump id type x y z\n"
                "dump_modify d format float %.17g\nrun 50\n", nprocs=2, name="in.md")
     md = thermo_table((wd / "log.in.md").read_text())[-1]
@@ -67,5 +67,3 @@ def test_rerun(ctx):
                "the MD run did not change the energy: the rerun check would be vacuous")
     c.done()
 
-
-TESTS = [test_restart, test_data_file, test_rerun]

@@ -5,6 +5,7 @@ delete_atoms followed by a run, and the e0 keyword. Synthetic message-passing + 
 model; hybrid and delete_atoms also with open boundaries (the long-range term is then a direct
 sum over atom IDs, and these leave gaps in the IDs)."""
 import numpy as np
+import pytest
 
 from compare import Checks
 from lammps_io import evaluate, forces_of, virial_of, write_data
@@ -24,12 +25,17 @@ def _system_lines(data, boundary="p p p"):
             f"boundary {boundary}\nread_data {data}\n")
 
 
-def _hybrid_overlay_null(ctx, open_boundaries):
+BOUNDARIES = pytest.mark.parametrize("open_boundaries", [False, True],
+                                     ids=["periodic", "open"])
+
+
+@BOUNDARIES
+def test_hybrid_overlay_null(tmp_path, synthetic, open_boundaries):
     """Types 1 Al, 2 Cu (cace) and 3 (NULL for cace: an LJ 'solute', 12 atoms); lj/cut acts
     between type 3 and all types."""
-    wd = ctx.workdir("hybrid_null" + ("_open" if open_boundaries else ""))
+    wd = tmp_path
     boundary = "f f f" if open_boundaries else "p p p"
-    model = ctx.synthetic("mp_lr")
+    model = synthetic("mp_lr")
     s = _crystal(open_boundaries)
     types = np.where(s.numbers == 13, 1, 2)
     solute = np.random.default_rng(1).choice(s.natoms, 12, replace=False)
@@ -73,18 +79,10 @@ def _hybrid_overlay_null(ctx, open_boundaries):
     c.done()
 
 
-def test_hybrid_overlay_null(ctx):
-    _hybrid_overlay_null(ctx, open_boundaries=False)
-
-
-def test_hybrid_overlay_null_open(ctx):
-    _hybrid_overlay_null(ctx, open_boundaries=True)
-
-
-def test_types_sharing_an_element(ctx):
+def test_types_sharing_an_element(tmp_path, synthetic):
     """Types 1 Al, 2 Cu, 3 Cu, 4 Al must give exactly the two-type result."""
-    wd = ctx.workdir("shared_element")
-    model = ctx.synthetic("mp_lr")
+    wd = tmp_path
+    model = synthetic("mp_lr")
     s = synthetic_crystal()
     elements = write_data(wd / "two.data", s)
     types = np.where(s.numbers == 13, 1, 2)
@@ -101,10 +99,10 @@ def test_types_sharing_an_element(ctx):
     c.done()
 
 
-def test_nofdotr(ctx):
+def test_nofdotr(tmp_path, synthetic):
     """pair_modify nofdotr must not change the virial (the style computes it from its edges)."""
-    wd = ctx.workdir("nofdotr")
-    model = ctx.synthetic("mp_lr")
+    wd = tmp_path
+    model = synthetic("mp_lr")
     elements = write_data(wd / "start.data", synthetic_crystal())
     plain = evaluate(wd, "plain", preamble("start.data", model, elements), nprocs=1)
     nofdotr = evaluate(wd, "nofdotr", preamble("start.data", model, elements) + "pair_modify nofdotr\n",
@@ -114,12 +112,13 @@ def test_nofdotr(ctx):
     c.done()
 
 
-def _delete_atoms(ctx, open_boundaries):
+@BOUNDARIES
+def test_delete_atoms(tmp_path, synthetic, open_boundaries):
     """delete_atoms between runs (np 2) gives the energy of the smaller system (serial), and
     dynamics continue afterwards."""
-    wd = ctx.workdir("delete_atoms" + ("_open" if open_boundaries else ""))
+    wd = tmp_path
     boundary = "f f f" if open_boundaries else "p p p"
-    model = ctx.synthetic("mp_lr")
+    model = synthetic("mp_lr")
     s = _crystal(open_boundaries)
     elements = write_data(wd / "full.data", s)
     gone = np.array([3, 17, 40, 41, 90, 104])
@@ -145,19 +144,11 @@ def _delete_atoms(ctx, open_boundaries):
     c.done()
 
 
-def test_delete_atoms(ctx):
-    _delete_atoms(ctx, open_boundaries=False)
-
-
-def test_delete_atoms_open(ctx):
-    _delete_atoms(ctx, open_boundaries=True)
-
-
-def test_e0_keyword(ctx):
+def test_e0_keyword(tmp_path, synthetic):
     """e0 yes adds the model file's per-element E0s to the energy and pe/atom (forces and
     virial unchanged); e0 no leaves them out; the default is e0 yes (pair_cace.rst)."""
-    wd = ctx.workdir("e0")
-    model = ctx.synthetic("mp_e0")
+    wd = tmp_path
+    model = synthetic("mp_e0")
     s = synthetic_crystal()
     elements = write_data(wd / "s.data", s)
     e0 = np.where(s.numbers == 13, -1.25, -3.5)
@@ -174,11 +165,11 @@ def test_e0_keyword(ctx):
     c.done()
 
 
-def test_precision_single(ctx):
+def test_precision_single(tmp_path, synthetic):
     """precision single (models without message passing) gives forces within 1e-4 of double,
     on 1 and 2 ranks, and is not bit-identical to double (pair_cace.rst)."""
-    wd = ctx.workdir("precision")
-    model = ctx.synthetic("sr")
+    wd = tmp_path
+    model = synthetic("sr")
     s = synthetic_crystal()
     elements = write_data(wd / "s.data", s)
     runs = {k: evaluate(wd, k, preamble("s.data", model, elements, pair_args=args), nprocs=n)
@@ -196,6 +187,3 @@ def test_precision_single(ctx):
         c.problems.append("precision single gave the double-precision forces bit for bit: the keyword had no effect")
     c.done()
 
-
-TESTS = [test_precision_single, test_nofdotr, test_hybrid_overlay_null, test_hybrid_overlay_null_open, test_types_sharing_an_element,
-         test_delete_atoms, test_delete_atoms_open, test_e0_keyword]
