@@ -42,17 +42,30 @@ extension Evaluator {
         let nr = m.radialFunctionCount, nk = m.angularCount, cs = m.channelCount, nz = m.elementCount
         let width = T.Lanes.scalarCount
         let stride = (maxEdges + nz * (width - 1) + width - 1) / width * width
-        let indices = thread.senders.carve([stride, nz + 1, nz, 2 * stride])
-        let geometry = thread.atom.carve([3 * stride, stride, 4 * stride])
-        let sizes = [stride, 3 * stride, nr * stride, nr * stride, nk * stride, nk * stride, nr * stride, stride,
-                     3 * stride, 3 * (m.maxL + 1) * width,
-                     nz * nr * nk, m.radialBasisCount * nk * cs, m.radialBasisCount * nk * cs,
-                     m.featureCount, m.featureCount, m.heads.count, m.heads.count, m.heads.count * m.readoutScratchStride]
-        let t = thread.features.carve(sizes, as: T.self)
-        var work = AtomWork(stride: stride, senders: indices[0], groupStart: indices[1], groupEnd: indices[2],
-                            found: indices[3], foundGeometry: geometry[2], vectors: geometry[0], lengths: geometry[1], d: t[0], r: t[1], rho: t[2], rhoDerivative: t[3],
-                            y: t[4], yBar: t[5], rhoBar: t[6], dBar: t[7], g: t[8], laneScratch: t[9], p: t[10],
-                            a: t[11], aBar: t[12], x: t[13], xBar: t[14], heads: t[15], seeds: t[16], readout: t[17])
+        var indexLayout = ScratchLayout()
+        let senders = indexLayout.piece(stride), groupStart = indexLayout.piece(nz + 1)
+        let groupEnd = indexLayout.piece(nz), found = indexLayout.piece(2 * stride)
+        var geometryLayout = ScratchLayout()
+        let vectors = geometryLayout.piece(3 * stride), lengths = geometryLayout.piece(stride)
+        let foundGeometry = geometryLayout.piece(4 * stride)
+        var layout = ScratchLayout()
+        let d = layout.piece(stride), r = layout.piece(3 * stride)
+        let rho = layout.piece(nr * stride), rhoDerivative = layout.piece(nr * stride)
+        let y = layout.piece(nk * stride), yBar = layout.piece(nk * stride), rhoBar = layout.piece(nr * stride)
+        let dBar = layout.piece(stride), g = layout.piece(3 * stride), laneScratch = layout.piece(3 * (m.maxL + 1) * width)
+        let p = layout.piece(nz * nr * nk)
+        let a = layout.piece(m.radialBasisCount * nk * cs), aBar = layout.piece(m.radialBasisCount * nk * cs)
+        let x = layout.piece(m.featureCount), xBar = layout.piece(m.featureCount)
+        let heads = layout.piece(m.heads.count), seeds = layout.piece(m.heads.count)
+        let readout = layout.piece(m.heads.count * m.readoutScratchStride)
+        let i = thread.senders.reserve(indexLayout), v = thread.atom.reserve(geometryLayout)
+        let t = thread.features.reserve(layout, as: T.self)
+        var work = AtomWork(stride: stride, senders: i + senders, groupStart: i + groupStart, groupEnd: i + groupEnd,
+                            found: i + found, foundGeometry: v + foundGeometry, vectors: v + vectors, lengths: v + lengths,
+                            d: t + d, r: t + r, rho: t + rho, rhoDerivative: t + rhoDerivative, y: t + y, yBar: t + yBar,
+                            rhoBar: t + rhoBar, dBar: t + dBar, g: t + g, laneScratch: t + laneScratch, p: t + p, a: t + a,
+                            aBar: t + aBar, x: t + x, xBar: t + xBar, heads: t + heads, seeds: t + seeds,
+                            readout: t + readout)
         work.clock = StageClock(enabled: measuresStages)
         return work
     }

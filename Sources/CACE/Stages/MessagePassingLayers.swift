@@ -103,13 +103,20 @@ struct LayerWork {
         let nr = m.radialFunctionCount, nk = m.angularCount, cs = m.channelCount
         let hnetScratchCount = m.layers.compactMap { $0.bchi?.network.scratchCount }.max() ?? 0
         let hnetWidth = m.layers.compactMap { $0.bchi?.network.outputs }.max() ?? 0
-        let sizes = [m.elementCount * nr * nk, nr * nk * cs, m.featureCount, m.featureCount, m.heads.count,
-                     m.heads.count, m.heads.count * m.readoutScratchStride, nk, 3 * (m.maxL + 1), hnetScratchCount,
-                     hnetWidth, hnetWidth, 3 * cs, (m.maxL + 1) * m.radialBasisCount * cs]
-        let parts = buffer.carve(sizes)
-        (p, channelWork, x, xBar, heads, seeds, readout, yBar, powers) =
-            (parts[0], parts[1], parts[2], parts[3], parts[4], parts[5], parts[6], parts[7], parts[8])
-        (hnetScratch, hnetOutput, hnetOutputBar, arWork, decays) = (parts[9], parts[10], parts[11], parts[12], parts[13])
+        var layout = ScratchLayout()
+        let p = layout.piece(m.elementCount * nr * nk), channelWork = layout.piece(nr * nk * cs)
+        let x = layout.piece(m.featureCount), xBar = layout.piece(m.featureCount)
+        let heads = layout.piece(m.heads.count), seeds = layout.piece(m.heads.count)
+        let readout = layout.piece(m.heads.count * m.readoutScratchStride)
+        let yBar = layout.piece(nk), powers = layout.piece(3 * (m.maxL + 1))
+        let hnetScratch = layout.piece(hnetScratchCount), hnetOutput = layout.piece(hnetWidth)
+        let hnetOutputBar = layout.piece(hnetWidth), arWork = layout.piece(3 * cs)
+        let decays = layout.piece((m.maxL + 1) * m.radialBasisCount * cs)
+        let base = buffer.reserve(layout)
+        (self.p, self.channelWork, self.x, self.xBar) = (base + p, base + channelWork, base + x, base + xBar)
+        (self.heads, self.seeds, self.readout, self.yBar) = (base + heads, base + seeds, base + readout, base + yBar)
+        (self.powers, self.hnetScratch, self.hnetOutput) = (base + powers, base + hnetScratch, base + hnetOutput)
+        (self.hnetOutputBar, self.arWork, self.decays) = (base + hnetOutputBar, base + arWork, base + decays)
     }
 }
 

@@ -29,27 +29,29 @@ final class Scratch<Element: Numeric> {
     }
 }
 
-extension Scratch {
-    /// Consecutive pieces of one reservation, one per size.
-    func carve(_ sizes: [Int]) -> [UnsafeMutablePointer<Element>] {
-        var cursor = reserve(sizes.reduce(0, +))
-        var parts: [UnsafeMutablePointer<Element>] = []
-        for size in sizes { parts.append(cursor); cursor += size }
-        return parts
+/// Named pieces of one scratch reservation. Each `piece` returns the offset of a new piece,
+/// so every piece is bound to its name where it is declared: adding a piece cannot shift
+/// another. Pieces are padded to 8 elements (64 bytes of Double), keeping vectors aligned.
+struct ScratchLayout {
+    private(set) var count = 0
+
+    mutating func piece(_ size: Int) -> Int {
+        defer { count += (max(size, 0) + 7) / 8 * 8 }
+        return count
     }
 }
 
+extension Scratch {
+    /// Storage for `layout`: add a piece's offset to the returned pointer.
+    func reserve(_ layout: ScratchLayout) -> UnsafeMutablePointer<Element> { reserve(layout.count) }
+}
+
 extension Scratch where Element == Double {
-    /// Consecutive pieces of one reservation, one per size, holding `T` (Float pieces take
-    /// half the space). One precision uses the buffer at a time.
-    func carve<T: FeatureScalar>(_ sizes: [Int], as type: T.Type) -> [UnsafeMutablePointer<T>] {
-        let padded = sizes.map { ($0 + 7) / 8 * 8 }   // keep every piece 64-byte aligned relative to the start
-        let bytes = padded.reduce(0, +) * MemoryLayout<T>.stride
-        let raw = UnsafeMutableRawPointer(reserve((bytes + 7) / 8))
-        var cursor = raw.bindMemory(to: T.self, capacity: padded.reduce(0, +))
-        var parts: [UnsafeMutablePointer<T>] = []
-        for size in padded { parts.append(cursor); cursor += size }
-        return parts
+    /// Storage for `layout` in elements of `T` (Float pieces take half the space). One
+    /// precision uses the buffer at a time.
+    func reserve<T: FeatureScalar>(_ layout: ScratchLayout, as type: T.Type) -> UnsafeMutablePointer<T> {
+        let bytes = layout.count * MemoryLayout<T>.stride
+        return UnsafeMutableRawPointer(reserve((bytes + 7) / 8)).bindMemory(to: T.self, capacity: layout.count)
     }
 }
 
