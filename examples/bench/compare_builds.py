@@ -4,7 +4,7 @@ runs that interleave are compared): water_sr at 1536 atoms (double and single), 
 at 1536 atoms, the shipped silicon model on 2744 atoms of diamond, and one reference
 message-passing model. Prints a Markdown table of median us/atom and the ratio new/old.
 
-usage: compare_builds.py OLD_CACE NEW_CACE [--rounds N] [--repeat N] [--workdir DIR]
+usage: compare_builds.py OLD_CACE NEW_CACE [--rounds N] [--repeat N] [--workdir DIR] [--only TEXT]
 Needs ../shared/reference (the reference models) beside the project."""
 import argparse
 import json
@@ -63,6 +63,7 @@ def main():
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--workdir", default="build/compare-builds")
+    p.add_argument("--only", default="", help="run only the cases whose label contains this text")
     args = p.parse_args()
     if not REFERENCE.is_dir():
         sys.exit(f"{REFERENCE} not found: the comparison needs the reference models")
@@ -79,6 +80,7 @@ def main():
          REFERENCE / "rand_3el_l3_nu3_mp1_MArBchi" / "model.safetensors",
          replicate(REFERENCE / "rand_3el_l3_nu3_mp1_MArBchi" / "alloy_bulk.xyz", 2, work / "alloy.xyz"), "double"),
     ]
+    cases = [c for c in cases if args.only in c[0]]
     times = {(c[0], b): [] for c in cases for b in ("old", "new")}
     for r in range(args.rounds):
         for label, model, xyz, precision in cases:
