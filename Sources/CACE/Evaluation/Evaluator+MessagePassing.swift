@@ -23,7 +23,7 @@ extension Evaluator {
         let rho: UnsafeMutablePointer<Double>           // [e][n]
         let rhoDerivative: UnsafeMutablePointer<Double>
         let y: UnsafeMutablePointer<Double>             // [e][k]
-        let pBar: UnsafeMutablePointer<Double>          // [e][n][k] adjoint of rho (x) Y
+        let yBar: UnsafeMutablePointer<Double>          // [e][k] adjoint of Y, folded from that of rho (x) Y
         let dBar: UnsafeMutablePointer<Double>          // [e] extra dE/dd (MessageAr)
         /// Edges of the ii-th listed atom: start[ii] ..< start[ii + 1].
         let start: UnsafeMutablePointer<Int>
@@ -39,12 +39,12 @@ extension Evaluator {
         var bound = 0
         for ii in 0..<list.count { bound += Int(list.counts[Int(list.atoms[ii])]) }
         let index = scratch.edgeIndex.reserve(2 * bound + list.count + 1 + 1)
-        let perEdge = 3 + 1 + 2 + 2 * nr + nk + nr * nk + 1
+        let perEdge = 3 + 1 + 2 + 2 * nr + nk + nk + 1
         var base = scratch.edges.reserve(perEdge * bound + 1)
         func take(_ n: Int) -> UnsafeMutablePointer<Double> { defer { base += n * bound }; return base }
         let arrays = EdgeArrays(count: 0, receivers: index, senders: index + bound, vectors: take(3), lengths: take(1),
                                 cutoff: take(1), cutoffDerivative: take(1), rho: take(nr), rhoDerivative: take(nr),
-                                y: take(nk), pBar: take(nr * nk), dBar: take(1), start: index + 2 * bound)
+                                y: take(nk), yBar: take(nk), dBar: take(1), start: index + 2 * bound)
         // Pass 1 (cheap, serial): which pairs are edges.
         var e = 0
         for ii in 0..<list.count {
@@ -79,14 +79,14 @@ extension Evaluator {
                                                  powers: pw.baseAddress.unsafelyUnwrapped)
                     arrays.cutoff[edge] = f
                     arrays.cutoffDerivative[edge] = df
-                    for q in 0..<(nr * nk) { arrays.pBar[edge * nr * nk + q] = 0 }
+                    for q in 0..<nk { arrays.yBar[edge * nk + q] = 0 }
                     arrays.dBar[edge] = 0
                 }
             }
         }
         return EdgeArrays(count: e, receivers: arrays.receivers, senders: arrays.senders, vectors: arrays.vectors,
                           lengths: arrays.lengths, cutoff: arrays.cutoff, cutoffDerivative: arrays.cutoffDerivative,
-                          rho: arrays.rho, rhoDerivative: arrays.rhoDerivative, y: arrays.y, pBar: arrays.pBar,
+                          rho: arrays.rho, rhoDerivative: arrays.rhoDerivative, y: arrays.y, yBar: arrays.yBar,
                           dBar: arrays.dBar, start: arrays.start)
     }
 
@@ -247,9 +247,8 @@ extension Evaluator {
                 for e in edges.start[first]..<edges.start[last + 1] {
                     let i = edges.receivers[e], j = edges.senders[e]
                     let r = (edges.vectors[3 * e], edges.vectors[3 * e + 1], edges.vectors[3 * e + 2])
-                    let g = kernels.edgeGradient(r, edges.lengths[e], pBar: edges.pBar + e * f.nr * f.nk, rho: edges.rho + e * f.nr,
-                                           rhoDerivative: edges.rhoDerivative + e * f.nr, y: edges.y + e * f.nk,
-                                           dBar: edges.dBar[e], yBar: work[w].yBar, powers: work[w].powers)
+                    let g = kernels.edgeGradient(r, edges.lengths[e], yBar: edges.yBar + e * f.nk, dBar: edges.dBar[e],
+                                                 powers: work[w].powers)
                     applyEdgeForce(g, receiver: i, sender: j, forces: forces)
                     tally[w].add(r, g, receiver: i, sender: j, atomVirials: atomVirials)
                 }

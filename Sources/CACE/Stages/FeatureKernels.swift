@@ -225,20 +225,34 @@ final class FeatureKernels<T: FeatureScalar>: Sendable {
                       rho: UnsafePointer<T>, rhoDerivative: UnsafePointer<T>, y: UnsafePointer<T>,
                       dBar: Double, yBar: UnsafeMutablePointer<T>, powers: UnsafeMutablePointer<Double>)
         -> (Double, Double, Double) {
-        let nk = angular.count
+        for k in 0..<angular.count { yBar[k] = 0 }
         var dSum = T(dBar)   // nonzero only in double precision (message passing)
-        for k in 0..<nk { yBar[k] = 0 }
+        foldEdgeAdjoint(pBar, scale: 1, rho: rho, rhoDerivative: rhoDerivative, y: y, yBar: yBar, dBar: &dSum)
+        return edgeGradient(r, d, yBar: yBar, dBar: Double(dSum), powers: powers)
+    }
+
+    /// Adds the adjoint pBar[n][k] (times `scale`) of one edge's rho_n Y_k to the adjoints of its
+    /// monomials, yBar[k] += sum_n pBar rho_n, and of its length, dBar += sum_nk pBar Y_k rho'_n:
+    /// all that the edge gradient needs, so an edge need not keep the n_r x K adjoint.
+    @inline(__always)
+    func foldEdgeAdjoint(_ pBar: UnsafePointer<T>, scale: T, rho: UnsafePointer<T>, rhoDerivative: UnsafePointer<T>,
+                         y: UnsafePointer<T>, yBar: UnsafeMutablePointer<T>, dBar: inout T) {
+        let nk = angular.count
         for n in 0..<radialFunctionCount {
             let row = pBar + n * nk
-            addScaled(nk, rho[n], row, into: yBar)
-            dSum += dot(nk, row, y) * rhoDerivative[n]
+            addScaled(nk, scale * rho[n], row, into: yBar)
+            dBar += scale * dot(nk, row, y) * rhoDerivative[n]
         }
-        let dTotal = Double(dSum)
+    }
+
+    /// The gradient dE/dr of one edge from the adjoints of its monomials (yBar) and of its length (dBar).
+    func edgeGradient(_ r: (Double, Double, Double), _ d: Double, yBar: UnsafeMutablePointer<T>, dBar: Double,
+                      powers: UnsafeMutablePointer<Double>) -> (Double, Double, Double) {
         let s = 1 / (d + 1e-9)
         let uBar = angular.backward((r.0 * s, r.1 * s, r.2 * s), yBar: yBar, powers: powers)
         let dot = uBar.0 * r.0 + uBar.1 * r.1 + uBar.2 * r.2
         let a = dot * s * s / d
-        let b = dTotal / d
+        let b = dBar / d
         return (uBar.0 * s - a * r.0 + b * r.0, uBar.1 * s - a * r.1 + b * r.1, uBar.2 * s - a * r.2 + b * r.2)
     }
 

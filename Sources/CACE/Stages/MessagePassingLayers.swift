@@ -270,15 +270,13 @@ extension Evaluator {
             let size = nr * nk
             for e in edges.start[ii]..<edges.start[ii + 1] {
                 let j = edges.senders[e]
-                let sChi = w.p + Int(species[j]) * size, pBar = edges.pBar + e * size
+                let sChi = w.p + Int(species[j]) * size
                 let rho = edges.rho + e * nr, y = edges.y + e * nk
-                addScaled(size, m.messageNorm * f.omega(t, j)[0], sChi, into: pBar)
+                let scale = m.messageNorm * f.omega(t, j)[0]
+                kernels.foldEdgeAdjoint(sChi, scale: scale, rho: rho, rhoDerivative: edges.rhoDerivative + e * nr, y: y,
+                                        yBar: edges.yBar + e * nk, dBar: &edges.dBar[e])
                 var overlap = 0.0
-                for n in 0..<nr {
-                    var row = 0.0
-                    for k in 0..<nk { row += sChi[n * nk + k] * y[k] }
-                    overlap += row * rho[n]
-                }
+                for n in 0..<nr { overlap += dot(nk, sChi + n * nk, y) * rho[n] }
                 omegaBarTarget[j * f.kc] += m.messageNorm * overlap
             }
         } else if layer.bchi != nil {
@@ -289,7 +287,9 @@ extension Evaluator {
                     let j = edges.senders[e]
                     let weights = chi.baseAddress.unsafelyUnwrapped + (Int(species[j]) * nz + zi) * cs
                     let oj = f.omega(t, j), ojBar = omegaBarTarget + j * f.kc
-                    let rho = edges.rho + e * nr, y = edges.y + e * nk, pBar = edges.pBar + e * nr * nk
+                    let rho = edges.rho + e * nr, y = edges.y + e * nk, yBar = edges.yBar + e * nk
+                    let rhoDerivative = edges.rhoDerivative + e * nr
+                    var dBar = 0.0
                     for n in 0..<nr {
                         for k in 0..<nk {
                             let sBar = w.channelWork + (n * nk + k) * cs, ok = oj + k * cs, okBar = ojBar + k * cs
@@ -300,9 +300,12 @@ extension Evaluator {
                                 sum += wc * ok[c]
                                 okBar[c] += psi * wc
                             }
-                            pBar[n * nk + k] += sum
+                            // the edge's pBar[n][k] = sum, folded at once (see foldEdgeAdjoint)
+                            yBar[k] += sum * rho[n]
+                            dBar += sum * y[k] * rhoDerivative[n]
                         }
                     }
+                    edges.dBar[e] += dBar
                 }
             }
         }
@@ -315,8 +318,9 @@ extension Evaluator {
         kernels.radialTransformAdjoint(f.aBar(0, i), into: w.channelWork)
         kernels.contractChannels(w.channelWork, receiver: Int(species[i]), into: w.p)
         for e in edges.start[ii]..<edges.start[ii + 1] {
-            let pz = w.p + Int(species[edges.senders[e]]) * size, pBar = edges.pBar + e * size
-            for idx in 0..<size { pBar[idx] += pz[idx] }
+            kernels.foldEdgeAdjoint(w.p + Int(species[edges.senders[e]]) * size, scale: 1, rho: edges.rho + e * f.nr,
+                                    rhoDerivative: edges.rhoDerivative + e * f.nr, y: edges.y + e * f.nk,
+                                    yBar: edges.yBar + e * f.nk, dBar: &edges.dBar[e])
         }
     }
 }
