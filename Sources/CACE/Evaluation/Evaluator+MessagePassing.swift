@@ -124,15 +124,16 @@ extension Evaluator {
             }
         }
 
-        // MessageAr's exponentials, kept from the forward pass when they fit in 256 MB.
+        // MessageAr's exponentials of layers t < T, kept from the forward pass when they fit in
+        // 256 MB; the last layer's are kept per atom, between its forward and backward.
         let decayWidth = (m.maxL + 1) * f.nm * f.cs
-        let decayCount = T * edges.count * decayWidth
+        let decayCount = max(0, T - 1) * edges.count * decayWidth
         let decays: UnsafeMutablePointer<Double>? =
             m.layers.contains { $0.arPrefactor != nil } && decayCount <= 1 << 25 ? scratch.decays.reserve(decayCount) : nil
         func decayCache(_ t: Int) -> UnsafeMutablePointer<Double>? { decays.map { $0 + (t - 1) * edges.count * decayWidth } }
 
-        // ---- Forward: layer 0 on owned atoms, then layers 1...T, each after the ghosts got A^{t-1}.
-        try forEachListed { (w, ii, i) in layerZeroForward(ii, i, species, edges, f, w) }
+        // ---- Forward: layers 0 ..< T on owned atoms, each after the ghosts got A^{t-1}.
+        if T > 0 { try forEachListed { (w, ii, i) in layerZeroForward(ii, i, species, edges, f, w, a: f.a(0, i), b: f.b(0, i)) } }
         times.edgesAndA += clock.lap()
         for t in 1..<(T + 1) {   // empty for T = 0 (1...0 would trap)
             let layer = m.layers[t - 1]
@@ -146,59 +147,115 @@ extension Evaluator {
                     expandBchiWeights(bchi, w.hnetOutput, into: f.omega(t, j))
                 }
             }
-            try forEachListed { (w, ii, i) in layerForward(t, layer, ii, i, species, edges, f, w, decayCache: decayCache(t)) }
+            guard t < T else { break }   // the last layer runs atom by atom with the read-out
+            try forEachListed { (w, ii, i) in
+                layerForward(t, layer, ii, i, species, edges, f, w, a: f.a(t, i), b: f.b(t, i), decayCache: decayCache(t))
+            }
         }
-
         times.messagePassing += clock.lap()
 
-        // ---- Read-out of owned atoms, then the long-range term.
+        /// The last layer's A^T, B^T of atom i in the worker's scratch, then its read-out features in w.x.
+        let lastDecayWidth = m.layers.last?.arPrefactor == nil ? 0 : decayWidth
+        func lastLayerForward(_ w: LayerWork, _ ii: Int, _ i: Int) {
+            for idx in 0..<f.aWidth { w.lastA[idx] = 0 }
+            if T == 0 {
+                layerZeroForward(ii, i, species, edges, f, w, a: w.lastA, b: w.lastB)
+            } else {
+                layerForward(T, m.layers[T - 1], ii, i, species, edges, f, w, a: w.lastA, b: w.lastB,
+                             decayCache: lastLayerDecays(w, ii))
+            }
+            f.gatherReadoutFeatures(i, last: w.lastB, into: w.x)
+        }
+        /// Per-atom storage for the last layer's decays, indexed by the global edge number.
+        func lastLayerDecays(_ w: LayerWork, _ ii: Int) -> UnsafeMutablePointer<Double>? {
+            guard lastDecayWidth > 0 else { return nil }
+            let first = edges.start[ii], count = edges.start[ii + 1] - first
+            // shifted so that edge e of this atom is at + e * width, as in the global cache
+            return threads[w.index].decays.reserve(max(1, count) * lastDecayWidth) - first * lastDecayWidth
+        }
+
+        // ---- With a long-range term, every atom's charge before any backward pass.
         let heads = m.heads.count
         let perAtom = scratch.perAtom.zeroed(nlocal * heads + 2 * nlocal)
         let charges = perAtom + nlocal * heads, chargeBar = charges + nlocal
         targets.atomEnergies?.initialize(repeating: 0, count: nlocal)
-        try forEachListed { (w, _, i) in
-            f.gatherReadoutFeatures(i, into: w.x)
-            featureObserver?(i, UnsafeBufferPointer(start: w.x, count: m.featureCount))
-            layeredKernels.readoutForward(w.x, headOutputs: perAtom + i * heads, scratch: w.readout, scratchStride: m.readoutScratchStride)
-            targets.atomEnergies?[i] += shortRangeEnergy(perAtom + i * heads)
-            if let h = m.chargeHead { charges[i] = perAtom[i * heads + h] }
-        }
         var summary = EvaluationSummary()
-        for ii in 0..<list.count where species[Int(list.atoms[ii])] >= 0 {
-            summary.energy += shortRangeEnergy(perAtom + Int(list.atoms[ii]) * heads)
-        }
-        times.readout += clock.lap()
-        if let longRange = longRangeTerm {
+        if let longRange = longRangeTerm, let h = m.chargeHead {
+            try forEachListed { (w, ii, i) in
+                lastLayerForward(w, ii, i)
+                layeredKernels.readoutForward(w.x, headOutputs: w.heads, scratch: w.readout, scratchStride: m.readoutScratchStride)
+                charges[i] = w.heads[h]
+            }
+            times.readout += clock.lap()
             let lr = try longRange.evaluate(atoms: atoms, charges: charges, chargeBar: chargeBar, forces: targets.forces,
-                                        atomEnergies: targets.atomEnergies, atomVirials: targets.atomVirials,
-                                        communicator: communicator)
+                                            atomEnergies: targets.atomEnergies, atomVirials: targets.atomVirials,
+                                            communicator: communicator)
             summary.energy += lr.energy
             summary.longRangeEnergy = lr.energy
             for c in 0..<6 { summary.virial[c] += lr.virial[c] }
+            times.longRange += clock.lap()
         }
 
-        times.longRange += clock.lap()
-
-        // ---- Backward: read-out to B-bar of every layer.
-        try forEachListed { (w, _, i) in
-            f.gatherReadoutFeatures(i, into: w.x)
-            layeredKernels.readoutForward(w.x, headOutputs: w.heads, scratch: w.readout, scratchStride: m.readoutScratchStride)
+        // ---- The last layer, the read-out and its adjoint, and the last layer's adjoint, atom by
+        // atom: B-bar^t (t < T) of the atom, A-bar^{T-1} and omega-bar of its senders. Scatters to
+        // senders go to per-worker copies (worker 0 uses the shared arrays), summed afterwards.
+        let scatterWidth = nall * (f.aWidth + f.kc)
+        for idx in 0..<(nall * f.kc) { f.omegaBar[idx] = 0 }
+        for w in 1..<workers { _ = threads[w].scatter.zeroed(scatterWidth) }
+        try forEachListed { (w, ii, i) in
+            lastLayerForward(w, ii, i)
+            featureObserver?(i, UnsafeBufferPointer(start: w.x, count: m.featureCount))
+            layeredKernels.readoutForward(w.x, headOutputs: perAtom + i * heads, scratch: w.readout,
+                                          scratchStride: m.readoutScratchStride)
+            targets.atomEnergies?[i] += shortRangeEnergy(perAtom + i * heads)
             headSeeds(w.seeds, chargeBar: chargeBar[i])
             for idx in 0..<m.featureCount { w.xBar[idx] = 0 }
             layeredKernels.readoutBackward(seeds: w.seeds, xBar: w.xBar, scratch: w.readout, scratchStride: m.readoutScratchStride)
-            f.scatterReadoutAdjoint(i, from: w.xBar)
-        }
-
-        // ---- Backward through the layers, t = T ... 1. Scatters to senders go to per-worker
-        // copies of A-bar^{t-1} and omega-bar (worker 0 uses the shared arrays), summed afterwards.
-        let scatterWidth = nall * (f.aWidth + f.kc)
-        for t in stride(from: T, through: 1, by: -1) {
-            // Symmetrizer adjoint on every atom that has a B-bar (ghosts: from layer t+1's Bchi).
-            forEachAtom(0..<(t == T ? nlocal : nall)) { (_, j) in
-                kernels.symmetrizer.backward(a: f.a(t, j), bBar: f.bBar(t, j), aBar: f.aBar(t, j),
-                                       radial: f.nm, angular: f.nk, channels: f.cs)
+            f.scatterReadoutAdjoint(i, from: w.xBar, last: w.lastBBar)
+            for idx in 0..<f.aWidth { w.lastABar[idx] = 0 }
+            kernels.symmetrizer.backward(a: w.lastA, bBar: w.lastBBar, aBar: w.lastABar, radial: f.nm, angular: f.nk, channels: f.cs)
+            if T == 0 {
+                layerZeroBackward(ii, i, species, edges, f, w, aBar: w.lastABar)
+            } else {
+                let worker = w.index
+                let aBarTarget = worker == 0 ? f.aBar(T - 1) : threads[worker].scatter.pointer
+                let omegaBarTarget = worker == 0 ? f.omegaBar : threads[worker].scatter.pointer + nall * f.aWidth
+                layerBackward(T, m.layers[T - 1], ii, i, species, edges, f, w, aBar: w.lastABar, aBarTarget: aBarTarget,
+                              omegaBarTarget: omegaBarTarget, decayCache: lastLayerDecays(w, ii))
             }
-            if t < T { communicator.reverseExchange(f.aBar(t), width: f.aWidth) }
+        }
+        for ii in 0..<list.count where species[Int(list.atoms[ii])] >= 0 {
+            summary.energy += shortRangeEnergy(perAtom + Int(list.atoms[ii]) * heads)
+        }
+        times.backward += clock.lap()
+
+        // ---- Backward through the stored layers, t = T-1 ... 0 (the scatters of layer t + 1 first).
+        for t in stride(from: T - 1, through: 0, by: -1) {
+            let next = m.layers[t]   // layer t + 1 read A^t and B^t
+            for w in 1..<workers {
+                let partial = threads[w].scatter.pointer
+                let aTarget = f.aBar(t)
+                for idx in 0..<(nall * f.aWidth) { aTarget[idx] += partial[idx] }
+                for idx in 0..<(nall * f.kc) { f.omegaBar[idx] += partial[nall * f.aWidth + idx] }
+            }
+            // Bchi weights' adjoint -> hnet -> B-bar^t of every atom (ghosts included).
+            if let bchi = next.bchi {
+                forEachAtom(0..<nall) { (w, j) in
+                    reduceBchiWeightAdjoint(bchi, f.omegaBar + j * f.kc, into: w.hnetOutputBar)
+                    bchi.network.forward(f.b(t, j), output: w.hnetOutput, scratch: w.hnetScratch)
+                    bchi.network.backward(outputBar: w.hnetOutputBar, inputBar: f.bBar(t, j), scratch: w.hnetScratch)
+                }
+            }
+            // Symmetrizer adjoint of every atom (ghosts: from the Bchi above), then A-bar^t complete.
+            forEachAtom(0..<nall) { (_, j) in
+                kernels.symmetrizer.backward(a: f.a(t, j), bBar: f.bBar(t, j), aBar: f.aBar(t, j),
+                                             radial: f.nm, angular: f.nk, channels: f.cs)
+            }
+            communicator.reverseExchange(f.aBar(t), width: f.aWidth)
+            if t == 0 {
+                try forEachListed { (w, ii, i) in layerZeroBackward(ii, i, species, edges, f, w, aBar: f.aBar(0, i)) }
+                break
+            }
             let layer = m.layers[t - 1]
             for idx in 0..<(nall * f.kc) { f.omegaBar[idx] = 0 }
             for w in 1..<workers { _ = threads[w].scatter.zeroed(scatterWidth) }
@@ -206,31 +263,10 @@ extension Evaluator {
                 let worker = w.index
                 let aBarTarget = worker == 0 ? f.aBar(t - 1) : threads[worker].scatter.pointer
                 let omegaBarTarget = worker == 0 ? f.omegaBar : threads[worker].scatter.pointer + nall * f.aWidth
-                layerBackward(t, layer, ii, i, species, edges, f, w, aBarTarget: aBarTarget, omegaBarTarget: omegaBarTarget,
-                              decayCache: decayCache(t))
-            }
-            for w in 1..<workers {
-                let partial = threads[w].scatter.pointer
-                let aTarget = f.aBar(t - 1)
-                for idx in 0..<(nall * f.aWidth) { aTarget[idx] += partial[idx] }
-                for idx in 0..<(nall * f.kc) { f.omegaBar[idx] += partial[nall * f.aWidth + idx] }
-            }
-            // Bchi weights' adjoint -> hnet -> B-bar^{t-1} of every atom (ghosts included).
-            if let bchi = layer.bchi {
-                forEachAtom(0..<nall) { (w, j) in
-                    reduceBchiWeightAdjoint(bchi, f.omegaBar + j * f.kc, into: w.hnetOutputBar)
-                    bchi.network.forward(f.b(t - 1, j), output: w.hnetOutput, scratch: w.hnetScratch)
-                    bchi.network.backward(outputBar: w.hnetOutputBar, inputBar: f.bBar(t - 1, j), scratch: w.hnetScratch)
-                }
+                layerBackward(t, layer, ii, i, species, edges, f, w, aBar: f.aBar(t, i), aBarTarget: aBarTarget,
+                              omegaBarTarget: omegaBarTarget, decayCache: decayCache(t))
             }
         }
-
-        // ---- Layer 0: symmetrizer adjoint, A-bar^0 complete after the reverse exchange, then to the edges.
-        forEachAtom(0..<(T == 0 ? nlocal : nall)) { (_, j) in
-            kernels.symmetrizer.backward(a: f.a(0, j), bBar: f.bBar(0, j), aBar: f.aBar(0, j), radial: f.nm, angular: f.nk, channels: f.cs)
-        }
-        communicator.reverseExchange(f.aBar(0), width: f.aWidth)
-        try forEachListed { (w, ii, i) in layerZeroBackward(ii, i, species, edges, f, w) }
 
         // ---- Edge gradients to forces and virial; workers > 0 add into their own buffers.
         let forceCount = 3 * nall, virialCount = targets.atomVirials == nil ? 0 : 6 * nall

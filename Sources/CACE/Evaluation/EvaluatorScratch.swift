@@ -6,6 +6,7 @@ final class ThreadScratch: @unchecked Sendable {
     let forces = ScratchBuffer()
     let virials = ScratchBuffer()
     let scatter = ScratchBuffer()     // per-worker sender adjoints (message passing)
+    let decays = ScratchBuffer()      // MessageAr decays of the last layer for one atom
 }
 
 /// The buffers an evaluator reuses.

@@ -6,8 +6,10 @@ import Musl
 import Darwin
 #endif
 
-/// Per-atom arrays of every layer for owned and ghost atoms: A^t [m][k][c], B^t [m][q][c],
-/// the Bchi weights omega^t [k][c], and their adjoints.
+/// Per-atom arrays of the layers t < T for owned and ghost atoms: A^t [m][k][c], B^t [m][q][c],
+/// the Bchi weights omega^t [k][c] (t = 1...T), and their adjoints. The last layer, T, lives
+/// only in a worker's scratch while its atom is processed (`LayerWork.last*`): nothing reads
+/// another atom's A^T or B^T.
 struct FeatureArrays {
     let layers: Int
     let atomCount: Int
@@ -22,39 +24,44 @@ struct FeatureArrays {
         (nr, nk, cs, nm, q, nz) = (m.radialFunctionCount, m.angularCount, m.channelCount, m.radialBasisCount,
                                    m.invariantCount, m.elementCount)
         (aWidth, bWidth, kc) = (nm * nk * cs, nm * q * cs, nk * cs)
-        values = features.zeroed((layers + 1) * atomCount * (aWidth + bWidth) + layers * atomCount * kc)
-        adjoints = adjointBuffer.zeroed((layers + 1) * atomCount * (aWidth + bWidth) + atomCount * kc)
+        values = features.zeroed(layers * atomCount * (aWidth + bWidth + kc))
+        adjoints = adjointBuffer.zeroed(layers * atomCount * (aWidth + bWidth) + atomCount * kc)
     }
+
+    /// Bytes per atom (owned or ghost) of these arrays.
+    var bytesPerAtom: Int { (layers * (2 * (aWidth + bWidth) + kc) + kc) * MemoryLayout<Double>.stride }
 
     func a(_ t: Int) -> UnsafeMutablePointer<Double> { values + t * atomCount * aWidth }
     func a(_ t: Int, _ i: Int) -> UnsafeMutablePointer<Double> { a(t) + i * aWidth }
     func b(_ t: Int, _ i: Int) -> UnsafeMutablePointer<Double> {
-        values + (layers + 1) * atomCount * aWidth + (t * atomCount + i) * bWidth
+        values + layers * atomCount * aWidth + (t * atomCount + i) * bWidth
     }
     /// Bchi weights of layer t >= 1.
     func omega(_ t: Int, _ i: Int) -> UnsafeMutablePointer<Double> {
-        values + (layers + 1) * atomCount * (aWidth + bWidth) + ((t - 1) * atomCount + i) * kc
+        values + layers * atomCount * (aWidth + bWidth) + ((t - 1) * atomCount + i) * kc
     }
     func aBar(_ t: Int) -> UnsafeMutablePointer<Double> { adjoints + t * atomCount * aWidth }
     func aBar(_ t: Int, _ i: Int) -> UnsafeMutablePointer<Double> { aBar(t) + i * aWidth }
     func bBar(_ t: Int, _ i: Int) -> UnsafeMutablePointer<Double> {
-        adjoints + (layers + 1) * atomCount * aWidth + (t * atomCount + i) * bWidth
+        adjoints + layers * atomCount * aWidth + (t * atomCount + i) * bWidth
     }
-    var omegaBar: UnsafeMutablePointer<Double> { adjoints + (layers + 1) * atomCount * (aWidth + bWidth) }
+    var omegaBar: UnsafeMutablePointer<Double> { adjoints + layers * atomCount * (aWidth + bWidth) }
 
-    /// x[((m Q + s) C + c)(T+1) + t] = B^t[m][s][c] (spec §6.1).
-    func gatherReadoutFeatures(_ i: Int, into x: UnsafeMutablePointer<Double>) {
+    /// x[((m Q + s) C + c)(T+1) + t] = B^t[m][s][c] (spec §6.1), B^T from `last`.
+    func gatherReadoutFeatures(_ i: Int, last: UnsafePointer<Double>, into x: UnsafeMutablePointer<Double>) {
         for t in 0...layers {
-            let bt = b(t, i)
+            let bt = t == layers ? last : UnsafePointer(b(t, i))
             for idx in 0..<bWidth { x[idx * (layers + 1) + t] = bt[idx] }
         }
     }
 
-    func scatterReadoutAdjoint(_ i: Int, from xBar: UnsafePointer<Double>) {
-        for t in 0...layers {
+    /// Adds x-bar to B-bar^t of atom i for t < T; B-bar^T is written to `last`.
+    func scatterReadoutAdjoint(_ i: Int, from xBar: UnsafePointer<Double>, last: UnsafeMutablePointer<Double>) {
+        for t in 0..<layers {
             let bt = bBar(t, i)
             for idx in 0..<bWidth { bt[idx] += xBar[idx * (layers + 1) + t] }
         }
+        for idx in 0..<bWidth { last[idx] = xBar[idx * (layers + 1) + layers] }
     }
 }
 
@@ -97,6 +104,11 @@ struct LayerWork {
     let arWork: UnsafeMutablePointer<Double>
     /// MessageAr decays of one edge, [l][m][c], when they are not cached.
     let decays: UnsafeMutablePointer<Double>
+    /// The last layer's A^T, B^T and their adjoints for the atom being processed.
+    let lastA: UnsafeMutablePointer<Double>
+    let lastB: UnsafeMutablePointer<Double>
+    let lastABar: UnsafeMutablePointer<Double>
+    let lastBBar: UnsafeMutablePointer<Double>
 
     init(model m: CACEModel, buffer: ScratchBuffer, index: Int) {
         self.index = index
@@ -112,7 +124,11 @@ struct LayerWork {
         let hnetScratch = layout.piece(hnetScratchCount), hnetOutput = layout.piece(hnetWidth)
         let hnetOutputBar = layout.piece(hnetWidth), arWork = layout.piece(3 * cs)
         let decays = layout.piece((m.maxL + 1) * m.radialBasisCount * cs)
+        let aWidth = m.radialBasisCount * nk * cs, bWidth = m.radialBasisCount * m.invariantCount * cs
+        let lastA = layout.piece(aWidth), lastB = layout.piece(bWidth)
+        let lastABar = layout.piece(aWidth), lastBBar = layout.piece(bWidth)
         let base = buffer.reserve(layout)
+        (self.lastA, self.lastB, self.lastABar, self.lastBBar) = (base + lastA, base + lastB, base + lastABar, base + lastBBar)
         (self.p, self.channelWork, self.x, self.xBar) = (base + p, base + channelWork, base + x, base + xBar)
         (self.heads, self.seeds, self.readout, self.yBar) = (base + heads, base + seeds, base + readout, base + yBar)
         (self.powers, self.hnetScratch, self.hnetOutput) = (base + powers, base + hnetScratch, base + hnetOutput)
@@ -125,24 +141,26 @@ struct LayerWork {
 extension Evaluator {
     /// A^0_i and B^0_i from the edges of atom i.
     func layerZeroForward(_ ii: Int, _ i: Int, _ species: UnsafePointer<Int32>, _ edges: EdgeArrays,
-                          _ f: FeatureArrays, _ w: LayerWork) {
+                          _ f: FeatureArrays, _ w: LayerWork, a ai: UnsafeMutablePointer<Double>,
+                          b bi: UnsafeMutablePointer<Double>) {
         for idx in 0..<(f.nz * f.nr * f.nk) { w.p[idx] = 0 }
         for e in edges.start[ii]..<edges.start[ii + 1] {
             kernels.accumulateOuter(w.p + Int(species[edges.senders[e]]) * f.nr * f.nk, rho: edges.rho + e * f.nr,
                               y: edges.y + e * f.nk, weight: 1)
         }
         kernels.expandChannels(w.p, receiver: Int(species[i]), into: w.channelWork)
-        kernels.radialTransform(w.channelWork, into: f.a(0, i), scale: 1)
-        kernels.symmetrizer.forward(a: f.a(0, i), b: f.b(0, i), radial: f.nm, angular: f.nk, channels: f.cs)
+        kernels.radialTransform(w.channelWork, into: ai, scale: 1)
+        kernels.symmetrizer.forward(a: ai, b: bi, radial: f.nm, angular: f.nk, channels: f.cs)
     }
 
-    /// A^t_i = gamma (Ar + RT(S)) + memory, and B^t_i (spec §5.4).
+    /// A^t_i = gamma (Ar + RT(S)) + memory, and B^t_i (spec §5.4), added to `ai` (zero on entry) and written to `bi`.
     func layerForward(_ t: Int, _ layer: MessagePassingLayer, _ ii: Int, _ i: Int, _ species: UnsafePointer<Int32>,
-                      _ edges: EdgeArrays, _ f: FeatureArrays, _ w: LayerWork, decayCache: UnsafeMutablePointer<Double>?) {
+                      _ edges: EdgeArrays, _ f: FeatureArrays, _ w: LayerWork, a ai: UnsafeMutablePointer<Double>,
+                      b bi: UnsafeMutablePointer<Double>, decayCache: UnsafeMutablePointer<Double>?) {
         let m = model
         let (nm, nk, cs, nr, nz) = (f.nm, f.nk, f.cs, f.nr, f.nz)
         let zi = Int(species[i])
-        let ai = f.a(t, i), previous = f.a(t - 1, i)
+        let previous = f.a(t - 1, i)
         if let mu = layer.memory {
             mu.withUnsafeBufferPointer { muBuffer in
                 for (l, group) in m.angular.groups.enumerated() {
@@ -201,19 +219,18 @@ extension Evaluator {
             }
             kernels.radialTransform(w.channelWork, into: ai, scale: m.messageNorm)
         }
-        kernels.symmetrizer.forward(a: ai, b: f.b(t, i), radial: nm, angular: nk, channels: cs)
+        kernels.symmetrizer.forward(a: ai, b: bi, radial: nm, angular: nk, channels: cs)
     }
 
     /// Adjoint of layer t for receiver i: adds to A-bar^{t-1} (of i and its senders) and
     /// omega-bar of the senders in the given targets, and to the adjoints of i's edges.
     func layerBackward(_ t: Int, _ layer: MessagePassingLayer, _ ii: Int, _ i: Int, _ species: UnsafePointer<Int32>,
-                       _ edges: EdgeArrays, _ f: FeatureArrays, _ w: LayerWork,
+                       _ edges: EdgeArrays, _ f: FeatureArrays, _ w: LayerWork, aBar gi: UnsafePointer<Double>,
                        aBarTarget: UnsafeMutablePointer<Double>, omegaBarTarget: UnsafeMutablePointer<Double>,
                        decayCache: UnsafeMutablePointer<Double>?) {
         let m = model
         let (nm, nk, cs, nr, nz) = (f.nm, f.nk, f.cs, f.nr, f.nz)
         let zi = Int(species[i])
-        let gi = f.aBar(t, i)
         if let mu = layer.memory {
             let target = aBarTarget + i * f.aWidth
             mu.withUnsafeBufferPointer { muBuffer in
@@ -313,9 +330,9 @@ extension Evaluator {
 
     /// Layer 0's adjoint from the complete A-bar^0_i to the edges of atom i (spec R3).
     func layerZeroBackward(_ ii: Int, _ i: Int, _ species: UnsafePointer<Int32>, _ edges: EdgeArrays,
-                           _ f: FeatureArrays, _ w: LayerWork) {
+                           _ f: FeatureArrays, _ w: LayerWork, aBar gi: UnsafePointer<Double>) {
         let size = f.nr * f.nk
-        kernels.radialTransformAdjoint(f.aBar(0, i), into: w.channelWork)
+        kernels.radialTransformAdjoint(gi, into: w.channelWork)
         kernels.contractChannels(w.channelWork, receiver: Int(species[i]), into: w.p)
         for e in edges.start[ii]..<edges.start[ii + 1] {
             kernels.foldEdgeAdjoint(w.p + Int(species[edges.senders[e]]) * size, scale: 1, rho: edges.rho + e * f.nr,
