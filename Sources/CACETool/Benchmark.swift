@@ -71,18 +71,27 @@ struct Benchmark: ParsableCommand {
             getrusage(RUSAGE_SELF.rawValue, &usage)
             let peakMB = Double(usage.ru_maxrss) / 1024
             let gflops = operations / (perAtom * 1e-6) / 1e9
+            // Memory by component, per atom: the evaluator's buffers, and the rest of the peak
+            // (structure, periodic images, neighbour list, model, runtime).
+            let scratchUsage = evaluator.scratchUsage
+            let peakBytes = Double(usage.ru_maxrss) * 1024
+            let memory = scratchUsage.map { ($0.component, Double($0.bytes) / Double(frame.count)) }
+                + [("other", max(0, peakBytes - Double(scratchUsage.reduce(0) { $0 + $1.bytes })) / Double(frame.count))]
             if format == "json" {
                 let stageJSON = stageText.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ")
                 print("{\"atoms\": \(frame.count), \"us_per_atom\": \(perAtom), \"seconds_median\": \(median), "
                       + "\"threads\": \(threads), \"precision\": \"\(precision.rawValue)\", \"repeat\": \(repetitions), "
                       + "\"peak_rss_mb\": \(peakMB), \"edges_per_atom\": \(edgesPerAtom), "
-                      + "\"mflop_per_atom\": \(operations / 1e6), \"gflops\": \(gflops), \"stages\": {\(stageJSON)}, \"stage_unit\": \"us_per_atom\"}")
+                      + "\"mflop_per_atom\": \(operations / 1e6), \"gflops\": \(gflops), \"stages\": {\(stageJSON)}, \"stage_unit\": \"us_per_atom\", "
+                      + "\"memory_bytes_per_atom\": {\(memory.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", "))}}")
             } else {
                 print("atoms \(frame.count)  threads \(threads)  precision \(precision.rawValue)  median \(String(format: "%.4f", median)) s  "
                       + "\(String(format: "%.1f", perAtom)) us/atom/evaluation  peak RSS \(String(format: "%.0f", peakMB)) MB")
                 print("operations: \(String(format: "%.2f", operations / 1e6)) Mflop/atom (\(String(format: "%.1f", edgesPerAtom)) edges/atom)  achieved \(String(format: "%.2f", gflops)) GFLOP/s")
                 print("stages (us/atom, CPU time summed over threads):")
                 for (name, value) in stageText { print("  \(name.padding(toLength: 22, withPad: " ", startingAt: 0)) \(String(format: "%8.1f", value))") }
+                print("memory (bytes/atom; 'other' is the rest of the peak RSS):")
+                for (name, value) in memory { print("  \(name.padding(toLength: 22, withPad: " ", startingAt: 0)) \(String(format: "%8.0f", value))") }
             }
         } catch let error as CACEError {
             throw CLIError(error.description)

@@ -19,6 +19,8 @@ public final class Evaluator {
     /// Record the time of each stage in `lastStageTimes` (small overhead per atom).
     public var measuresStages = false
     public internal(set) var lastStageTimes = StageTimes()
+    /// Bytes of the buffers this evaluator keeps between calls, by component (after the last call).
+    public var scratchUsage: [(component: String, bytes: Int)] { scratch.usage }
     /// Called with (atom, read-out features) for every evaluated owned atom; the features
     /// are upstream's node_feats flattened as ((m Q + q) C + c)(T+1) + t. For tests; with
     /// several threads it is called concurrently.

@@ -25,4 +25,15 @@ final class EvaluatorScratch {
     let adjoints = ScratchBuffer()    // their adjoints
     let perAtom = ScratchBuffer()     // head outputs, charges, their adjoints
     let decays = ScratchBuffer()      // MessageAr exponentials per edge
+
+    /// Bytes held by each kind of buffer (the threads' buffers summed), for memory reports.
+    var usage: [(component: String, bytes: Int)] {
+        let perThread = threadScratch.reduce(0) { total, t in
+            total + t.atom.bytes + t.features.bytes + t.senders.bytes + t.forces.bytes + t.virials.bytes
+                + t.scatter.bytes + t.decays.bytes
+        }
+        return [("edge_arrays", edges.bytes + edgeIndex.bytes), ("layer_features", features.bytes),
+                ("layer_adjoints", adjoints.bytes), ("per_atom_outputs", perAtom.bytes),
+                ("ar_decay_cache", decays.bytes), ("per_thread_scratch", perThread)]
+    }
 }

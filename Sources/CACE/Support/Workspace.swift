@@ -11,6 +11,12 @@ final class Scratch<Element: Numeric> {
 
     deinit { pointer.deallocate() }
 
+    /// Elements asked for by the last `reserve` (capacity may exceed it, untouched).
+    private(set) var used = 0
+
+    /// Bytes in use after the last `reserve`.
+    var bytes: Int { used * MemoryLayout<Element>.stride }
+
     /// Returns storage for at least `count` elements, set to zero.
     func zeroed(_ count: Int) -> UnsafeMutablePointer<Element> {
         let p = reserve(count)
@@ -20,6 +26,7 @@ final class Scratch<Element: Numeric> {
 
     /// Returns storage for at least `count` elements with unspecified contents.
     func reserve(_ count: Int) -> UnsafeMutablePointer<Element> {
+        used = count
         if count > capacity {
             pointer.deallocate()
             capacity = count + count / 4
