@@ -181,6 +181,8 @@ final class CommandLineTests: XCTestCase {
         let report = try JSONSerialization.jsonObject(with: Data(benchmark.out.utf8)) as! [String: Any]
         XCTAssertEqual(report["precision"] as? String, "single")
         for key in ["atoms", "us_per_atom", "threads", "peak_rss_mb"] { XCTAssertNotNil(report[key] as? NSNumber, key) }
+        let memory = try XCTUnwrap(report["memory_bytes_per_atom"] as? [String: Double])
+        XCTAssertGreaterThan(memory["per_thread_scratch"] ?? 0, 0)   // the atom-by-atom path's buffers
         let stages = try XCTUnwrap(report["stages"] as? [String: Double])
         XCTAssertEqual(Set(stages.keys), ["edges_and_A", "symmetrizer", "message_passing", "readout", "backward",
                                          "long_range", "neighbours_and_setup"])
