@@ -32,7 +32,7 @@ let package = Package(
 
         // MARK: - C ABI
         .systemLibrary(name: "CCACE", path: "CInterop/include"),
-        .target(name: "CACECAPI", dependencies: ["CACE", "CCACE"]),
+        .target(name: "CACECAPI", dependencies: ["CACE", "CACEStructures", "CCACE"]),
 
         // MARK: - Command-line tool
         .executableTarget(

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: the Swift core (reference, physics, bad-input, CLI and C ABI tests),
-# the exporter's tests (pytest, python/tests) and, unless CACE_SKIP_LAMMPS=1, the LAMMPS plugin
+# the Python package's tests (pytest, python/tests: the exporter and the ASE calculator, after
+# pip install ./python) and, unless CACE_SKIP_LAMMPS=1, the LAMMPS plugin
 # tests (pytest, lammps-plugin/tests; building LAMMPS once into the cache). Prints one closing
 # line "tests: N passed, M failed" and exits non-zero on failure.
 set -uo pipefail
@@ -14,6 +15,14 @@ count() {   # count <label> <passed> <failed>
   echo "== $1: $2 passed, $3 failed"
   passed=$((passed + $2)); failed=$((failed + $3))
 }
+
+# OpenBLAS (BLAS/LAPACK for `cace fit`, module COpenBLAS): SwiftPM links it for the CLI and tests
+if ! dpkg -s libopenblas-dev >/dev/null 2>&1; then
+  echo "== apt-get install libopenblas-dev"
+  SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo
+  $SUDO apt-get update -q && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libopenblas-dev >/dev/null ||
+    echo "WARNING: could not install libopenblas-dev: the fit module will not link"
+fi
 
 [[ -d ../shared/reference ]] || echo "NOTE: ../shared/reference not found: upstream reference comparisons are SKIPPED (they run in CI)"
 
@@ -34,20 +43,37 @@ python3 -c "import pytest, numpy" 2>/dev/null ||
   python3 -m pip install -q pytest numpy ||
   python3 -m pip install -q --break-system-packages pytest numpy
 
-echo "== exporter tests (pytest; upstream comparisons need upstream cace: CACE_UPSTREAM or PYTHONPATH)"
+echo "== Python tests: exporter and pair_cace (pytest; upstream exporter comparisons need upstream cace: CACE_UPSTREAM or PYTHONPATH)"
 # torch, ase and matscipy let the exporter's own checks run (the upstream comparisons also need
-# upstream CACE); torch's CPU wheel is the one this machine's registry carries
-python3 -c "import pytest, numpy, ase, matscipy, torch" 2>/dev/null ||
-  python3 -m pip install -q pytest numpy ase matscipy "torch==2.13.0+cpu" ||
-  python3 -m pip install -q pytest numpy ase matscipy torch
+# upstream CACE); torch's CPU wheel is the one this machine's registry carries; spglib is for
+# the calculator's FixSymmetry test
+python3 -c "import pytest, numpy, ase, matscipy, torch, spglib" 2>/dev/null ||
+  python3 -m pip install -q pytest numpy ase matscipy spglib "torch==2.13.0+cpu" ||
+  python3 -m pip install -q pytest numpy ase matscipy spglib torch
 swift build -c release --product cace >/dev/null 2>&1 || true   # the exporter's --check runs this binary
+# The Python package (pair_cace: the ASE calculator and the exporter). pip builds libcace_capi.so
+# with SwiftPM in python/build/swiftpm (not .build) and ships it in the package; reinstalled only
+# when a file it is made of changed (python/swift_build.py compares the installed fingerprint).
+install_failed=0
+if python3 python/swift_build.py --installed-is-current; then
+  echo "pair-cace is installed and current"
+else
+  # the exporter's former distribution installed the same cace_export package: remove it
+  if python3 -c "import importlib.metadata as m; m.distribution('cace-export')" 2>/dev/null; then
+    python3 -m pip uninstall -q -y cace-export || python3 -m pip uninstall -q -y --break-system-packages cace-export
+  fi
+  echo "pip install ./python (builds libcace_capi.so in release mode: a few minutes the first time)"
+  python3 -m pip install -q ./python ||
+    python3 -m pip install -q --break-system-packages ./python || install_failed=1
+fi
 log=$(mktemp)
 python3 -m pytest -q -rs python/tests 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 pp=$(grep -oE "[0-9]+ passed" "$log" | tail -1 | grep -oE "[0-9]+" || echo 0)
 pf=$(grep -oE "[0-9]+ failed" "$log" | tail -1 | grep -oE "[0-9]+" || echo 0)
 if [[ $status -ne 0 && $pf -eq 0 ]]; then pf=1; fi
-count "exporter" "${pp:-0}" "${pf:-0}"
+if [[ $install_failed -ne 0 ]]; then echo "FAILED: pip install ./python"; pf=$((pf + 1)); fi
+count "python (exporter, pair_cace)" "${pp:-0}" "${pf:-0}"
 rm -f "$log"
 
 if [[ ${CACE_SKIP_LAMMPS:-0} != 1 ]]; then

@@ -16,8 +16,8 @@
 extern "C" {
 #endif
 
-/* 3: cace_model_check_boundary, cace_compute_features. */
-#define CACE_ABI_VERSION 3
+/* 3: cace_model_check_boundary, cace_compute_features. 4: cace_compute_structure. */
+#define CACE_ABI_VERSION 4
 
 typedef enum {
   CACE_OK = 0,
@@ -125,6 +125,35 @@ typedef struct {
 int cace_compute_features(cace_model *model, const cace_system *system, const cace_host *host,
                           int derivatives, cace_features *out, char *err, size_t err_len);
 void cace_features_release(cace_features *features);
+
+/* A whole structure, every atom and no ghosts (what one frame of extended XYZ or an ASE Atoms
+ * holds). cace_compute_structure wraps the atoms into the cell along periodic directions, adds
+ * the periodic images within the cutoff and builds the neighbour list with a cell list, as
+ * `cace evaluate` does: any triclinic cell, mixed pbc, cells smaller than the cutoff. */
+typedef struct {
+  int natoms;
+  const double *positions;        /* [natoms][3], Angstrom */
+  const double *cell;             /* [3][3] rows a, b, c; may be NULL when no direction is periodic */
+  int pbc[3];                     /* 1: periodic along a, b, c */
+  /* Exactly one of the two identifies the elements: */
+  const int *atomic_numbers;      /* [natoms] atomic numbers, or NULL */
+  const int *species;             /* [natoms] element indices 0 ..< cace_model_num_elements, or NULL */
+} cace_structure;
+
+typedef struct {
+  int include_e0;                 /* in: add per-element E0s of the model file to the energies */
+  double energy;                  /* out: total energy */
+  double long_range_energy;       /* out: the long-range (Ewald) part of energy, 0 without */
+  double virial[6];               /* out: xx yy zz xy xz yz, W = -dE/d(strain), eV (stress = -W/V) */
+  double *forces;                 /* [natoms][3] or NULL; overwritten (images folded onto their atoms) */
+  double *atom_energy;            /* [natoms] or NULL; overwritten */
+  double *atom_virial;            /* [natoms][6] or NULL; overwritten, images folded: they sum to virial */
+} cace_structure_result;
+
+/* Evaluates a whole structure as a single domain (no host callbacks). On error nothing in
+ * `result` is meaningful. Not thread-safe for one model: serialise calls on a model. */
+int cace_compute_structure(cace_model *model, const cace_structure *structure, cace_structure_result *result,
+                           char *err, size_t err_len);
 
 #ifdef __cplusplus
 }

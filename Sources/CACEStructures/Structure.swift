@@ -8,6 +8,8 @@ public struct Structure: Sendable {
     /// Rows a, b, c of the cell (9 numbers), or nil for no cell.
     public var cell: [Double]?
     public var pbc: (Bool, Bool, Bool)
+    /// Reference energy, forces, virial and config_type of an extended-XYZ frame, if it has them.
+    public var labels = StructureLabels()
 
     public var count: Int { atomicNumbers.count }
 
@@ -42,20 +44,38 @@ public struct StructureResult: Sendable {
     public var longRangeEnergy: Double
 }
 
+/// A structure's result with the per-atom virials, when asked for.
+public struct StructureEvaluation: Sendable {
+    public var result: StructureResult
+    /// [N][6] per-atom virials W_i in LAMMPS order xx yy zz xy xz yz (eV), the rows of periodic
+    /// images folded onto the atoms they image: they sum to the virial. Nil unless asked for.
+    public var atomVirials: [Double]?
+}
+
 extension Evaluator {
     /// Evaluates a whole structure: builds periodic images and the neighbour list, runs the
     /// model as a single domain, and folds image forces back onto the atoms.
     public func evaluate(_ structure: Structure) throws(CACEError) -> StructureResult {
+        try evaluate(structure, atomVirials: false).result
+    }
+
+    /// `evaluate(_:)`, and with `atomVirials` also the per-atom virials (ASE's per-atom stresses).
+    public func evaluate(_ structure: Structure, atomVirials: Bool) throws(CACEError) -> StructureEvaluation {
         let n = structure.count
         let (domain, boundary) = try domain(for: structure)
         let total = domain.totalCount
         var forces = [Double](repeating: 0, count: 3 * total)
+        var virials = [Double](repeating: 0, count: atomVirials ? 6 * total : 0)
         var atomEnergies = [Double](repeating: 0, count: n)
         let summary = try forces.withUnsafeMutableBufferPointer { (f) throws(CACEError) -> EvaluationSummary in
-            try atomEnergies.withUnsafeMutableBufferPointer { (e) throws(CACEError) -> EvaluationSummary in
-                try domain.withAtomsView(boundary: boundary) { (atoms) throws(CACEError) -> EvaluationSummary in
-                    try evaluate(atoms, into: EvaluationTargets(forces: f.baseAddress.unsafelyUnwrapped,
-                                                                atomEnergies: e.baseAddress), communicator: domain)
+            try virials.withUnsafeMutableBufferPointer { (v) throws(CACEError) -> EvaluationSummary in
+                try atomEnergies.withUnsafeMutableBufferPointer { (e) throws(CACEError) -> EvaluationSummary in
+                    try domain.withAtomsView(boundary: boundary) { (atoms) throws(CACEError) -> EvaluationSummary in
+                        try evaluate(atoms, into: EvaluationTargets(forces: f.baseAddress.unsafelyUnwrapped,
+                                                                    atomEnergies: e.baseAddress,
+                                                                    atomVirials: atomVirials ? v.baseAddress : nil),
+                                     communicator: domain)
+                    }
                 }
             }
         }
@@ -63,14 +83,21 @@ extension Evaluator {
         for k in 0..<(3 * n) where !forces[k].isFinite {
             throw .geometry("the force on atom \(k / 3) is not finite (\(forces[k])): check the model's weights")
         }
+        if atomVirials {
+            domain.foldGhostRows(&virials, width: 6)
+            for k in 0..<(6 * n) where !virials[k].isFinite {
+                throw .geometry("the virial of atom \(k / 6) is not finite (\(virials[k])): check the model's weights")
+            }
+        }
         let w = summary.virial
         let virial = [w[0], w[3], w[4], w[3], w[1], w[5], w[4], w[5], w[2]]
         var stress: [Double]? = nil
         if structure.isFullyPeriodic, let volume = structure.volume, volume != 0 {
             stress = virial.map { -$0 / volume }
         }
-        return StructureResult(energy: summary.energy, atomEnergies: atomEnergies, forces: Array(forces[0..<(3 * n)]),
-                               virial: virial, stress: stress, longRangeEnergy: summary.longRangeEnergy)
+        let result = StructureResult(energy: summary.energy, atomEnergies: atomEnergies, forces: Array(forces[0..<(3 * n)]),
+                                     virial: virial, stress: stress, longRangeEnergy: summary.longRangeEnergy)
+        return StructureEvaluation(result: result, atomVirials: atomVirials ? Array(virials[0..<(6 * n)]) : nil)
     }
 }
 

@@ -10,7 +10,7 @@ final class CInterfaceTests: XCTestCase {
     /// The library reports the version its header declares (a host compares the two).
     func testABIVersionMatchesTheHeader() {
         XCTAssertEqual(caceABIVersion(), CACE_ABI_VERSION)
-        XCTAssertEqual(CACE_ABI_VERSION, 3)
+        XCTAssertEqual(CACE_ABI_VERSION, 4)
     }
 
     func testLoadQueryComputeAndErrors() throws {
@@ -110,5 +110,104 @@ final class CInterfaceTests: XCTestCase {
         }
         XCTAssertEqual(wildStatus, Int32(CACE_ERR_ARGUMENT.rawValue))
         XCTAssertTrue(message(err).contains("neighbour 7"), message(err))
+    }
+    /// cace_compute_structure builds the images and the neighbour list in the library: the
+    /// same numbers as `Evaluator.evaluate(_ structure:)` (the CLI), per-atom virials that sum to
+    /// the virial, element indices as an alternative to atomic numbers, and errors with messages.
+    func testComputeStructure() throws {
+        for ewald in [false, true] {
+            var spec = SyntheticModel()
+            spec.zs = [1, 8]
+            spec.layers = ewald ? 0 : 1
+            spec.messageTypes = ewald ? [] : ["M", "Ar", "Bchi"]
+            spec.ewald = ewald
+            spec.atomicEnergies = [1: -0.5, 8: -2.25]
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("cabi-s-\(UUID().uuidString).safetensors").path
+            try Data(spec.fileBytes()).write(to: URL(fileURLWithPath: path))
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            var err = [CChar](repeating: 0, count: 256)
+            var model: OpaquePointer? = nil
+            XCTAssertEqual(caceModelLoad(path, &model, &err, err.count), 0, message(err))
+            defer { caceModelFree(model) }
+            // Triclinic periodic cell smaller than twice the cutoff: atoms see their own images.
+            let cell = [4.6, 0, 0, 0.9, 4.3, 0, -0.7, 0.6, 4.9]
+            var positions = [0.1, 0.2, 0.3, 1.05, 0.1, 0.2, -0.2, 0.95, 0.4, 2.5, 2.4, 2.6, 3.4, 2.3, 2.9, 2.2, 3.3, 2.7]
+            var numbers: [Int32] = [8, 1, 1, 8, 1, 1]
+            let reference = Evaluator(model: try spec.model())
+            reference.includeAtomicEnergies = true
+            let expected = try reference.evaluate(Structure(atomicNumbers: numbers.map(Int.init), positions: positions,
+                                                            cell: cell, pbc: (true, true, true)))
+            var forces = [Double](repeating: .nan, count: 18)
+            var energies = [Double](repeating: .nan, count: 6)
+            var virials = [Double](repeating: .nan, count: 36)
+            var h = cell
+            var result = cace_structure_result()
+            result.include_e0 = 1
+            func run(_ species: [Int32]?, pbc: (Int32, Int32, Int32) = (1, 1, 1), withCell: Bool = true,
+                     count: Int32 = 6) -> Int32 {
+                var s = cace_structure()
+                s.natoms = count
+                s.pbc = pbc
+                var ids = species ?? numbers
+                return positions.withUnsafeBufferPointer { x in
+                    h.withUnsafeBufferPointer { c in
+                        ids.withUnsafeMutableBufferPointer { z in
+                            forces.withUnsafeMutableBufferPointer { f in
+                                energies.withUnsafeMutableBufferPointer { e in
+                                    virials.withUnsafeMutableBufferPointer { v in
+                                        s.positions = x.baseAddress
+                                        s.cell = withCell ? c.baseAddress : nil
+                                        if species == nil { s.atomic_numbers = UnsafePointer(z.baseAddress) }
+                                        else { s.species = UnsafePointer(z.baseAddress) }
+                                        result.forces = f.baseAddress; result.atom_energy = e.baseAddress
+                                        result.atom_virial = v.baseAddress
+                                        return caceComputeStructure(model, &s, &result, &err, err.count)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            XCTAssertEqual(run(nil), 0, message(err))
+            XCTAssertEqual(result.energy, expected.energy, accuracy: 1e-12 * max(1, abs(expected.energy)))
+            XCTAssertEqual(result.long_range_energy, expected.longRangeEnergy, accuracy: 1e-12)
+            XCTAssertEqual(ewald, result.long_range_energy != 0)
+            XCTAssertLessThanOrEqual(relativeError(forces, expected.forces), 1e-12)
+            XCTAssertLessThanOrEqual(relativeError(energies, expected.atomEnergies), 1e-12)
+            let w = expected.virial
+            let lammps = [w[0], w[4], w[8], w[1], w[2], w[5]]
+            let got = [result.virial.0, result.virial.1, result.virial.2, result.virial.3, result.virial.4, result.virial.5]
+            XCTAssertLessThanOrEqual(relativeError(got, lammps), 1e-12)
+            let summed = (0..<6).map { c in (0..<6).reduce(0.0) { $0 + virials[6 * $1 + c] } }
+            XCTAssertLessThanOrEqual(relativeError(summed, lammps), 1e-10, "per-atom virials sum to the virial")
+            XCTAssertNotEqual(virials[0], virials[6])
+
+            // Element indices give the same answer.
+            let energy = result.energy
+            XCTAssertEqual(run([1, 0, 0, 1, 0, 0]), 0, message(err))
+            XCTAssertEqual(result.energy, energy)
+
+            // Errors: status and a one-line message.
+            XCTAssertEqual(run([1, 0, 0, 1, 0, 2]), Int32(CACE_ERR_ARGUMENT.rawValue))
+            XCTAssertTrue(message(err).contains("element index 2"), message(err))
+            numbers[2] = 14
+            XCTAssertEqual(run(nil), Int32(CACE_ERR_ARGUMENT.rawValue))
+            XCTAssertTrue(message(err).contains("element Si (atom 2) is not in the model"), message(err))
+            numbers[2] = 1
+            XCTAssertEqual(run(nil, withCell: false), Int32(CACE_ERR_ARGUMENT.rawValue))
+            XCTAssertTrue(message(err).contains("cell is NULL"), message(err))
+            XCTAssertEqual(run(nil, count: 0), Int32(CACE_ERR_ARGUMENT.rawValue))
+            XCTAssertTrue(message(err).contains("no atoms"), message(err))
+            positions[4] = .nan
+            XCTAssertEqual(run(nil), Int32(CACE_ERR_GEOMETRY.rawValue))
+            XCTAssertTrue(message(err).contains("atom 1"), message(err))
+            positions[4] = 0.1
+            h = [0.05, 0, 0, 0, 0.05, 0, 0, 0, 0.05]
+            XCTAssertEqual(run(nil), Int32(CACE_ERR_GEOMETRY.rawValue))
+            XCTAssertTrue(message(err).contains("far smaller than the cutoff"), message(err))
+            XCTAssertEqual(caceComputeStructure(model, nil, &result, &err, err.count), Int32(CACE_ERR_ARGUMENT.rawValue))
+            XCTAssertEqual(caceComputeStructure(nil, nil, nil, &err, err.count), Int32(CACE_ERR_ARGUMENT.rawValue))
+        }
     }
 }

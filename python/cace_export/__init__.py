@@ -1,9 +1,14 @@
-"""Exporter from upstream CACE (BingqingCheng/cace) PyTorch models to the pair_style cace
-interchange format (safetensors, format version 1)."""
+"""The exporter's former import name, kept for scripts and `python -m cace_export`: the code
+is in `pair_cace.export`. `cace_export.cli`, `cace_export.exporter` and the other submodules
+are the very modules of `pair_cace.export` (monkeypatching one patches the other)."""
 
-from .safetensors_io import read_safetensors, write_safetensors
-from .e0 import E0Error, parse_e0_args, load_e0_file
+import sys as _sys
 
-__version__ = "1.0.0"
+from pair_cace import export as _export
+from pair_cace.export import check, cli, e0, exporter, files, safetensors_io  # noqa: F401
+from pair_cace.export import *  # noqa: F401,F403
+from pair_cace.export import __all__, __version__  # noqa: F401
 
-__all__ = ["read_safetensors", "write_safetensors", "E0Error", "parse_e0_args", "load_e0_file"]
+for _name in ("check", "cli", "e0", "exporter", "files", "safetensors_io"):
+    _sys.modules[f"{__name__}.{_name}"] = getattr(_export, _name)
+del _name

@@ -1,5 +1,5 @@
 import sys
 
-from .cli import main
+from pair_cace.export.cli import main
 
 sys.exit(main())

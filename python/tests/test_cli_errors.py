@@ -26,15 +26,15 @@ PYTHON_DIR = os.path.dirname(HERE)
 if PYTHON_DIR not in sys.path:
     sys.path.insert(0, PYTHON_DIR)
 
-from cace_export.safetensors_io import read_safetensors, write_safetensors  # noqa: E402
+from pair_cace.export.safetensors_io import read_safetensors, write_safetensors  # noqa: E402
 
 
 def run_cli(*args, hide_torch_dir=None):
-    """Run `python -m cace_export ARGS` (what the `cace-export` script runs)."""
+    """Run `python -m pair_cace.export ARGS` (what the `cace-export` script runs)."""
     env = dict(os.environ)
     paths = ([hide_torch_dir] if hide_torch_dir else []) + [PYTHON_DIR] + [p for p in sys.path if p]
     env["PYTHONPATH"] = os.pathsep.join(paths)
-    return subprocess.run([sys.executable, "-m", "cace_export", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "pair_cace.export", *map(str, args)],
                           capture_output=True, text=True, env=env, timeout=300)
 
 
@@ -249,7 +249,7 @@ def test_output_directory_not_writable(tmp_path, valid_model):
 
 def test_output_directory_not_writable_message(tmp_path, monkeypatch):
     """The same check in-process (also as root, by pretending access() says no)."""
-    from cace_export.files import InputError, check_output_path
+    from pair_cace.export.files import InputError, check_output_path
 
     out = tmp_path / "out.safetensors"
     monkeypatch.setattr(os, "access", lambda path, mode: False)
@@ -330,7 +330,7 @@ def test_write_through_symlink_updates_target(tmp_path):
 def _fake_export(monkeypatch):
     """Stand-ins for torch.load and the conversion, so the CLI's write path runs without torch
     and upstream CACE."""
-    from cace_export import exporter
+    from pair_cace.export import exporter
 
     meta = {"format_version": 1, "zs": [1, 8], "cutoff": 5.0, "n_features": 4,
             "energy_key": "CACE_energy", "atomic_energies": None}
@@ -340,7 +340,7 @@ def _fake_export(monkeypatch):
 
 
 def test_cli_writes_output(tmp_path, valid_model, monkeypatch, capsys):
-    from cace_export import cli
+    from pair_cace.export import cli
 
     _fake_export(monkeypatch)
     out = tmp_path / "out.safetensors"
@@ -354,7 +354,7 @@ def test_cli_writes_output(tmp_path, valid_model, monkeypatch, capsys):
 def test_cli_write_failure_leaves_nothing(tmp_path, valid_model, monkeypatch, capsys):
     """A write that fails part-way (here: the disk fills up) is one line, and neither a partial
     output nor a temporary file remains; an existing output is left as it was."""
-    from cace_export import cli
+    from pair_cace.export import cli
 
     _fake_export(monkeypatch)
 

@@ -31,10 +31,10 @@ if PYTHON_DIR not in sys.path:
 if UPSTREAM_DIR and os.path.isdir(os.path.join(UPSTREAM_DIR, "cace")) and UPSTREAM_DIR not in sys.path:
     sys.path.insert(0, UPSTREAM_DIR)
 
-from cace_export import cli  # noqa: E402
-from cace_export.check import compare, find_cace_binary  # noqa: E402
-from cace_export.e0 import E0Error, e0_for_model, load_e0_file, parse_e0_args  # noqa: E402
-from cace_export.safetensors_io import read_header, read_safetensors, write_safetensors  # noqa: E402
+from pair_cace.export import cli  # noqa: E402
+from pair_cace.export.check import compare, find_cace_binary  # noqa: E402
+from pair_cace.export.e0 import E0Error, e0_for_model, load_e0_file, parse_e0_args  # noqa: E402
+from pair_cace.export.safetensors_io import read_header, read_safetensors, write_safetensors  # noqa: E402
 
 
 def _upstream_missing_reason():
@@ -160,7 +160,7 @@ def test_compare_flags_differences():
 
 
 def _export(model, path, **kwargs):
-    from cace_export.exporter import export_model
+    from pair_cace.export.exporter import export_model
 
     return export_model(model, str(path), **kwargs)
 
@@ -449,7 +449,7 @@ def _mutations():
 @needs_upstream
 @pytest.mark.parametrize("case", _mutations(), ids=lambda c: c[0])
 def test_unsupported_options_refused(case):
-    from cace_export.exporter import UnsupportedModel, build_export
+    from pair_cace.export.exporter import UnsupportedModel, build_export
     from upstream_models import build_model
 
     _name, mutate, message = case
@@ -482,7 +482,7 @@ def test_lazy_bchi_never_run_refused():
     from cace.models import NeuralNetworkPotential
     from cace.modules import Atomwise, BesselRBF, Forces, PolynomialCutoff
     from cace.representations import Cace
-    from cace_export.exporter import UnsupportedModel, build_export
+    from pair_cace.export.exporter import UnsupportedModel, build_export
 
     torch.set_default_dtype(torch.float64)
     rep = Cace(zs=[1], n_atom_basis=2, cutoff=3.0, radial_basis=BesselRBF(3.0, 4),
@@ -520,7 +520,7 @@ def test_console_script_entry_point(tmp_path):
 def test_check_fails_on_disagreement(tmp_path, capsys, monkeypatch):
     """--check exits 1 when `cace evaluate` disagrees (here: a faked evaluator)."""
     import torch
-    from cace_export import check
+    from pair_cace.export import check
     from upstream_models import build_model
 
     cfg = RANDOM_CONFIGS["MAr_expdecay_mollifier_nu4"]

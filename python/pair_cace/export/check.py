@@ -18,7 +18,7 @@ import numpy as np
 
 __all__ = ["find_cace_binary", "run_check", "CheckResult", "write_extxyz"]
 
-REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 
 # Scales below these floors are treated as the floor when forming relative errors, so that
 # (near-)zero energies and forces are compared absolutely (eV, eV/Angstrom, eV/Angstrom^3).
@@ -27,18 +27,37 @@ FORCE_FLOOR = 1e-3
 STRESS_FLOOR = 1e-5
 
 
+def _repositories() -> List[str]:
+    """The checkout this module is in (when imported from python/), then the checkout that
+    contains the current directory (the installed package lives in site-packages)."""
+    roots = [REPO_ROOT]
+    directory = os.path.abspath(os.getcwd())
+    while True:
+        if os.path.isfile(os.path.join(directory, "Package.swift")) and \
+                os.path.isdir(os.path.join(directory, "Sources", "CACE")):
+            roots.append(directory)
+            break
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    return roots
+
+
 def find_cace_binary(explicit: Optional[str] = None) -> Optional[str]:
     """--cace PATH, else $CACE_BINARY, else <repo>/.build/release/cace, else
-    <repo>/.build/debug/cace, else `cace` on PATH."""
+    <repo>/.build/debug/cace (repo: the checkout of this module, or the one containing the
+    current directory), else `cace` on PATH."""
     if explicit:
         return explicit
     env = os.environ.get("CACE_BINARY")
     if env:
         return env
-    for sub in ("release", "debug"):
-        path = os.path.join(REPO_ROOT, ".build", sub, "cace")
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
+    for root in _repositories():
+        for sub in ("release", "debug"):
+            path = os.path.join(root, ".build", sub, "cace")
+            if os.path.isfile(path) and os.access(path, os.X_OK):
+                return path
     return shutil.which("cace")
 
 

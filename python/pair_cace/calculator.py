@@ -1,0 +1,75 @@
+"""The ASE calculator on the Swift core."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from ase.calculators.calculator import Calculator, all_changes
+
+from .model import Model
+
+LONG_RANGE_CHOICES = (None, "ewald")
+
+
+class CACECalculator(Calculator):
+    """ASE calculator for a CACE model file (the safetensors interchange format).
+
+    CACECalculator(model_path, threads=1, precision="double", long_range=None, include_e0=True)
+
+    * model_path: the model file, or a `pair_cace.Model` to share one loaded model.
+    * threads: worker threads inside one evaluation. precision: "double" or "single" (features
+      in float32; models without message passing only).
+    * long_range: the model file decides what the energy contains; None accepts whatever it
+      has. "ewald" asserts that the model has its latent-charge Ewald term (and refuses a model
+      without one). There is no other long-range method yet.
+    * include_e0: add the model's per-element reference energies (E0s).
+
+    Properties: energy and free_energy (the same), energies (per atom), forces, and for cells
+    periodic in all three directions stress (-W/V, eV/A^3, Voigt order xx yy zz yz xz xy, ASE's
+    sign) and stresses (per atom, -W_i/V, summing to stress, as ase.calculators.lj). Periodic
+    images and the neighbour list are built by the library exactly as `cace evaluate` does:
+    any triclinic cell, mixed pbc, cells smaller than the cutoff. Errors (an element the model
+    lacks, NaN positions, a cell far smaller than the cutoff, no atoms, a long-range model with
+    mixed pbc) raise pair_cace.CACEError with the library's one-line message.
+    """
+
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress", "stresses"]
+    nolabel = True
+
+    def __init__(self, model_path, threads: int = 1, precision: str = "double", long_range=None,
+                 include_e0: bool = True, **kwargs):
+        if long_range not in LONG_RANGE_CHOICES:
+            raise ValueError(f"long_range must be None (what the model file has) or 'ewald', got {long_range!r}")
+        if isinstance(model_path, Model):
+            self.model = model_path
+            self.model.threads = threads
+            self.model.precision = precision
+        else:
+            self.model = Model(model_path, threads=threads, precision=precision)
+        if long_range == "ewald" and not self.model.has_long_range:
+            raise ValueError(f"long_range='ewald' but the model {self.model.path} has no long-range term")
+        self.include_e0 = bool(include_e0)
+        self.long_range = long_range
+        super().__init__(**kwargs)
+        self.parameters.update(model_path=os.fspath(self.model.path), threads=threads, precision=precision,
+                               long_range=long_range, include_e0=self.include_e0)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        pbc = atoms.pbc
+        out = self.model.evaluate(atoms.numbers, atoms.positions, cell=np.asarray(atoms.cell), pbc=pbc,
+                                  include_e0=self.include_e0, atom_virials="stresses" in properties)
+        voigt = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
+        self.results = {
+            "energy": out["energy"],
+            "free_energy": out["energy"],
+            "energies": out["energies"],
+            "forces": out["forces"],
+        }
+        if out["stress"] is not None:
+            self.results["stress"] = np.array([out["stress"][a, b] for a, b in voigt])
+            if out["atom_virials"] is not None:
+                w = out["atom_virials"]
+                self.results["stresses"] = np.stack([-w[:, a, b] for a, b in voigt], axis=1) / out["volume"]
