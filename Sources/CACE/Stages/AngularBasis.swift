@@ -28,16 +28,7 @@ struct AngularBasis: Sendable {
                   powers: UnsafeMutablePointer<Double>) -> (Double, Double, Double) {
         fillPowers(u, powers)
         let stride = maxL + 1
-        var gx = 0.0, gy = 0.0, gz = 0.0
-        for k in 1..<exponents.count {
-            let (a, b, c) = exponents[k]
-            let px = powers[a], py = powers[stride + b], pz = powers[2 * stride + c]
-            let w = Double(yBar[k])
-            if a > 0 { gx += w * Double(a) * powers[a - 1] * py * pz }
-            if b > 0 { gy += w * Double(b) * px * powers[stride + b - 1] * pz }
-            if c > 0 { gz += w * Double(c) * px * py * powers[2 * stride + c - 1] }
-        }
-        return (gx, gy, gz)
+        return EdgeFormulas.monomialAdjoint(exponents, yBar: { Double(yBar[$0]) }, power: { powers[$0 * stride + $1] })
     }
 
     /// powers[axis * (L+1) + e] = u_axis^e.

@@ -49,21 +49,13 @@ struct EdgeBatchKernel<T: FeatureScalar>: Sendable {
                 if let (prefactor, rc, p) = polynomialBessel {
                     // Polynomial cutoff (spec §3.6) and Bessel functions (§3.5), lane by lane.
                     let x = dv / rc
-                    var xp = x
-                    for _ in 1..<p { xp *= x }
-                    let xp1 = xp * x, xp2 = xp1 * x
-                    let pp = T(p)
-                    let c0: T = (pp + 1) * (pp + 2) / 2, c1: T = pp * (pp + 2), c2: T = pp * (pp + 1) / 2
-                    let c3: T = -pp * (pp + 1) * (pp + 2) / (2 * rc)
-                    let f: V = 1 - c0 * xp + c1 * xp1 - c2 * xp2
-                    let oneMinus: V = 1 - x
-                    let df: V = c3 * (xp / x) * oneMinus * oneMinus
+                    let (f, df) = EdgeFormulas.polynomialCutoff(x: x, xp: EdgeFormulas.integerPower(x, p), p: T(p), cutoff: rc)
                     let inverse = 1 / dv
                     for n in 0..<nr {
                         let w = frequencies[n]
                         let (s, c) = T.sinCos(w * dv)
-                        let value = prefactor * s * inverse
-                        let derivative = prefactor * (w * c * inverse - s * inverse * inverse)
+                        let (value, derivative) = EdgeFormulas.bessel(frequency: w, prefactor: prefactor, sin: s, cos: c,
+                                                                      inverse: inverse)
                         store(value * f, rho + n * stride + first)
                         store(derivative * f + value * df, rhoDerivative + n * stride + first)
                     }
@@ -75,7 +67,7 @@ struct EdgeBatchKernel<T: FeatureScalar>: Sendable {
                     }
                 }
                 // Monomials of u = r / (d + 1e-9) (quirk Q1); powers of each axis in scratch.
-                let s = 1 / (dv + T(1e-9))
+                let s = EdgeFormulas.inverseLength(dv)
                 for a in 0..<3 { Self.storePowers(load(r + a * stride + first) * s, axis: a, count: axis, scratch) }
                 for k in 0..<nk {
                     let (a, b, c) = angular.exponents[k]
@@ -95,29 +87,17 @@ struct EdgeBatchKernel<T: FeatureScalar>: Sendable {
         let width = Self.width, nk = angular.count, axis = angular.maxL + 1
         for first in Swift.stride(from: 0, to: count, by: width) {
             let dv = load(d + first)
-            let s = 1 / (dv + T(1e-9))
+            let s = EdgeFormulas.inverseLength(dv)
             let rv = (load(r + first), load(r + stride + first), load(r + 2 * stride + first))
-            let u = (rv.0 * s, rv.1 * s, rv.2 * s)
-            Self.storePowers(u.0, axis: 0, count: axis, scratch)
-            Self.storePowers(u.1, axis: 1, count: axis, scratch)
-            Self.storePowers(u.2, axis: 2, count: axis, scratch)
-            func power(_ a: Int, _ e: Int) -> V { load(scratch + (a * axis + e) * width) }
-            var gx = V(), gy = V(), gz = V()
-            for k in 1..<nk {
-                let (a, b, c) = angular.exponents[k]
-                let w = load(yBar + k * stride + first)
-                let px = power(0, a), py = power(1, b), pz = power(2, c)
-                if a > 0 { gx += w * T(a) * power(0, a - 1) * py * pz }
-                if b > 0 { gy += w * T(b) * px * power(1, b - 1) * pz }
-                if c > 0 { gz += w * T(c) * px * py * power(2, c - 1) }
-            }
-            // u = r s with s = 1 / (d + 1e-9): chain rule through r and d (spec R6).
-            let dot = gx * rv.0 + gy * rv.1 + gz * rv.2
-            let a = dot * s * s / dv
-            let b = load(dBar + first) / dv
-            store(gx * s - a * rv.0 + b * rv.0, g + first)
-            store(gy * s - a * rv.1 + b * rv.1, g + stride + first)
-            store(gz * s - a * rv.2 + b * rv.2, g + 2 * stride + first)
+            Self.storePowers(rv.0 * s, axis: 0, count: axis, scratch)
+            Self.storePowers(rv.1 * s, axis: 1, count: axis, scratch)
+            Self.storePowers(rv.2 * s, axis: 2, count: axis, scratch)
+            let uBar = EdgeFormulas.monomialAdjoint(angular.exponents, yBar: { load(yBar + $0 * stride + first) },
+                                                    power: { load(scratch + ($0 * axis + $1) * width) })
+            let gradient = EdgeFormulas.edgeGradient(uBar: uBar, r: rv, d: dv, dBar: load(dBar + first))
+            store(gradient.0, g + first)
+            store(gradient.1, g + stride + first)
+            store(gradient.2, g + 2 * stride + first)
         }
     }
 }

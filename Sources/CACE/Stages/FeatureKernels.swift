@@ -133,7 +133,7 @@ final class FeatureKernels<T: FeatureScalar>: Sendable {
                       y: UnsafeMutablePointer<T>, powers: UnsafeMutablePointer<Double>) -> (Double, Double) {
         let (f, df) = cutoffFunction.evaluate(d)
         radialBasis.evaluate(d, cutoff: f, cutoffDerivative: df, rho: rho, rhoDerivative: rhoDerivative)
-        let s = 1 / (d + 1e-9)   // quirk Q1: u is not exactly a unit vector
+        let s = EdgeFormulas.inverseLength(d)   // quirk Q1: u is not exactly a unit vector
         angular.evaluate((r.0 * s, r.1 * s, r.2 * s), into: y, powers: powers)
         return (f, df)
     }
@@ -248,12 +248,9 @@ final class FeatureKernels<T: FeatureScalar>: Sendable {
     /// The gradient dE/dr of one edge from the adjoints of its monomials (yBar) and of its length (dBar).
     func edgeGradient(_ r: (Double, Double, Double), _ d: Double, yBar: UnsafeMutablePointer<T>, dBar: Double,
                       powers: UnsafeMutablePointer<Double>) -> (Double, Double, Double) {
-        let s = 1 / (d + 1e-9)
+        let s = EdgeFormulas.inverseLength(d)
         let uBar = angular.backward((r.0 * s, r.1 * s, r.2 * s), yBar: yBar, powers: powers)
-        let dot = uBar.0 * r.0 + uBar.1 * r.1 + uBar.2 * r.2
-        let a = dot * s * s / d
-        let b = dBar / d
-        return (uBar.0 * s - a * r.0 + b * r.0, uBar.1 * s - a * r.1 + b * r.1, uBar.2 * s - a * r.2 + b * r.2)
+        return EdgeFormulas.edgeGradient(uBar: uBar, r: r, d: d, dBar: dBar)
     }
 
     /// Potential energy of one atom from its read-out features x, and the per-head outputs.

@@ -30,9 +30,8 @@ enum RadialBasis: Sendable {
         case .bessel(let w, let prefactor):
             let inverse = 1 / d
             for n in 0..<w.count {
-                let s = sin(w[n] * d), c = cos(w[n] * d)
-                let r = prefactor * s * inverse
-                let dr = prefactor * (w[n] * c * inverse - s * inverse * inverse)
+                let (r, dr) = EdgeFormulas.bessel(frequency: w[n], prefactor: prefactor, sin: sin(w[n] * d),
+                                                  cos: cos(w[n] * d), inverse: inverse)
                 rho[n * stride] = T(r * f)
                 rhoDerivative[n * stride] = T(dr * f + r * df)
             }
@@ -69,11 +68,8 @@ enum CutoffFunction: Sendable {
             guard d < rc else { return (0, 0) }
             let x = d / rc
             // Integer exponents (the usual p = 5 or 6) by multiplication: pow is slow.
-            let xp = p == p.rounded() && p >= 1 && p <= 16 ? integerPower(x, Int(p)) : pow(x, p)
-            let xp1 = xp * x, xp2 = xp1 * x
-            let f = 1 - (p + 1) * (p + 2) / 2 * xp + p * (p + 2) * xp1 - p * (p + 1) / 2 * xp2
-            let df = -p * (p + 1) * (p + 2) / (2 * rc) * (xp / x) * (1 - x) * (1 - x)
-            return (f, df)
+            let xp = p == p.rounded() && p >= 1 && p <= 16 ? EdgeFormulas.integerPower(x, Int(p)) : pow(x, p)
+            return EdgeFormulas.polynomialCutoff(x: x, xp: xp, p: p, cutoff: rc)
         case .cosine(let rc):
             guard d < rc else { return (0, 0) }
             return (0.5 * (cos(Double.pi * d / rc) + 1), -Double.pi / (2 * rc) * sin(Double.pi * d / rc))
@@ -85,11 +81,4 @@ enum CutoffFunction: Sendable {
             return (f, -f * 2 * y / (rc * oneMinus * oneMinus))
         }
     }
-}
-
-@inline(__always)
-private func integerPower(_ x: Double, _ n: Int) -> Double {
-    var result = x
-    for _ in 1..<n { result *= x }
-    return result
 }

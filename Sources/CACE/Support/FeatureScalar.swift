@@ -11,7 +11,7 @@ import Darwin
 /// twice the SIMD width). Geometry, forces, virials and energy sums always stay `Double`.
 protocol FeatureScalar: BinaryFloatingPoint, SIMDScalar, Sendable, Codable {
     /// A 256-bit vector of this scalar: what one AVX register holds.
-    associatedtype Lanes: SIMD where Lanes.Scalar == Self
+    associatedtype Lanes: SIMD & EdgeValue where Lanes.Scalar == Self
     static func exponential(_ x: Self) -> Self
     /// The sum of a vector's lanes as a tree of adds (`SIMD.sum()` adds lane after lane: a chain
     /// of 7 dependent adds for 8 lanes).
