@@ -18,12 +18,8 @@ final class CInterfaceTests: XCTestCase {
         spec.zs = [1, 8]
         spec.layers = 1
         spec.messageTypes = ["M", "Ar", "Bchi"]
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cabi-\(UUID().uuidString).safetensors").path
-        try Data(spec.fileBytes()).write(to: URL(fileURLWithPath: path))
-        defer { try? FileManager.default.removeItem(atPath: path) }
         var err = [CChar](repeating: 0, count: 256)
-        var model: OpaquePointer? = nil
-        XCTAssertEqual(caceModelLoad(path, &model, &err, err.count), 0)
+        let model: OpaquePointer? = try loadThroughCInterface(spec)
         defer { caceModelFree(model) }
         XCTAssertEqual(caceModelCutoff(model), 4.0)
         XCTAssertEqual(caceModelElementIndex(model, "O"), 1)
@@ -122,12 +118,8 @@ final class CInterfaceTests: XCTestCase {
             spec.messageTypes = ewald ? [] : ["M", "Ar", "Bchi"]
             spec.ewald = ewald
             spec.atomicEnergies = [1: -0.5, 8: -2.25]
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("cabi-s-\(UUID().uuidString).safetensors").path
-            try Data(spec.fileBytes()).write(to: URL(fileURLWithPath: path))
-            defer { try? FileManager.default.removeItem(atPath: path) }
             var err = [CChar](repeating: 0, count: 256)
-            var model: OpaquePointer? = nil
-            XCTAssertEqual(caceModelLoad(path, &model, &err, err.count), 0, message(err))
+            let model: OpaquePointer? = try loadThroughCInterface(spec)
             defer { caceModelFree(model) }
             // Triclinic periodic cell smaller than twice the cutoff: atoms see their own images.
             let cell = [4.6, 0, 0, 0.9, 4.3, 0, -0.7, 0.6, 4.9]

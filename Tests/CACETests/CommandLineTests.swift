@@ -12,10 +12,16 @@ final class CommandLineTests: XCTestCase {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
     }
 
-    func run(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+    /// Runs the tool; with `memoryLimit` (MB) under `ulimit -v`, so that a regression cannot take the machine down.
+    func run(_ arguments: [String], memoryLimit megabytes: Int? = nil) throws -> (status: Int32, out: String, err: String) {
         let process = Process()
-        process.executableURL = tool
-        process.arguments = arguments
+        if let megabytes {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -v \(megabytes * 1024); exec \"$0\" \"$@\"", tool.path] + arguments
+        } else {
+            process.executableURL = tool
+            process.arguments = arguments
+        }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -81,20 +87,10 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
-    /// Runs the tool under a virtual-memory limit, so that a regression cannot take the machine down.
-    func runLimited(_ arguments: [String], megabytes: Int = 2048) throws -> (status: Int32, out: String, err: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "ulimit -v \(megabytes * 1024); exec \"$0\" \"$@\"", tool.path] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
-    }
+    /// True when the tests (and the tool built beside them) run under AddressSanitizer
+    /// (`scripts/sanitize.sh`): its shadow memory reserves terabytes of address space, which
+    /// `ulimit -v` forbids.
+    static let underAddressSanitizer = dlsym(nil, "__asan_init") != nil
 
     func assertOneLineError(_ result: (status: Int32, out: String, err: String), containing text: String,
                             file: StaticString = #filePath, line: UInt = #line) {
@@ -116,18 +112,18 @@ final class CommandLineTests: XCTestCase {
         func xyz(_ name: String, _ text: String) throws -> String { try temporaryFile(name, Array(text.utf8)) }
         for edge in ["0.3", "0.2", "0.1"] {
             let path = try xyz("tiny\(edge).xyz", "1\nLattice=\"\(edge) 0 0 0 \(edge) 0 0 0 \(edge)\" pbc=\"T T T\"\nSi 0 0 0\n")
-            assertOneLineError(try runLimited(["evaluate", mpPath, path]), containing: "far smaller than the cutoff")
+            assertOneLineError(try run(["evaluate", mpPath, path], memoryLimit: 2048), containing: "far smaller than the cutoff")
         }
         for edge in ["400", "1000", "10000"] {
             let path = try xyz("box\(edge).xyz", "3\nLattice=\"\(edge) 0 0 0 \(edge) 0 0 0 \(edge)\" pbc=\"T T T\"\n"
                                 + "O 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n")
-            assertOneLineError(try runLimited(["evaluate", lrPath, path]), containing: "k-vectors")
+            assertOneLineError(try run(["evaluate", lrPath, path], memoryLimit: 2048), containing: "k-vectors")
         }
         let huge = try xyz("huge.xyz", "2\n\nSi 0 0 0\nSi 1e300 0 0\n")
-        assertOneLineError(try runLimited(["evaluate", mpPath, huge, "--no-e0"]), containing: "coordinate 1e+300")
+        assertOneLineError(try run(["evaluate", mpPath, huge, "--no-e0"], memoryLimit: 2048), containing: "coordinate 1e+300")
         let far = try xyz("far.xyz", "2\n\nSi 0 0 0\nSi 1.7e7 0 0\n")
-        XCTAssertEqual(try runLimited(["evaluate", mpPath, far, "--no-e0"]).status, 0)
-        assertOneLineError(try runLimited(["evaluate", mpPath, far]), containing: "energy is not finite")
+        XCTAssertEqual(try run(["evaluate", mpPath, far, "--no-e0"], memoryLimit: 2048).status, 0)
+        assertOneLineError(try run(["evaluate", mpPath, far], memoryLimit: 2048), containing: "energy is not finite")
         assertOneLineError(try run(["evaluate", mpPath, far, "--threads", "-1"]), containing: "between 1 and 1024")
         let binary = try temporaryFile("binary.xyz", [0x7F, 0x45, 0x4C, 0x46, 0, 0, 0x0A, 0xFF])
         assertOneLineError(try run(["evaluate", mpPath, binary]), containing: "not a text file")

@@ -118,12 +118,8 @@ final class DescriptorTests: XCTestCase {
     func testCInterfaceFeatures() throws {
         var spec = SyntheticModel()
         spec.zs = [1, 8]
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("features-\(UUID().uuidString).safetensors").path
-        try Data(spec.fileBytes()).write(to: URL(fileURLWithPath: path))
-        defer { try? FileManager.default.removeItem(atPath: path) }
         var err = [CChar](repeating: 0, count: 256)
-        var model: OpaquePointer? = nil
-        XCTAssertEqual(caceModelLoad(path, &model, &err, err.count), 0)
+        let model: OpaquePointer? = try loadThroughCInterface(spec)
         defer { caceModelFree(model) }
         let structure = Structure(atomicNumbers: [8, 1, 1], positions: [0, 0, 0, 0.96, 0, 0, -0.24, 0.93, 0.1],
                                   cell: nil, pbc: (false, false, false))
@@ -170,12 +166,8 @@ final class DescriptorTests: XCTestCase {
     func testBoundaryCheckThroughCInterface() throws {
         var spec = SyntheticModel()
         spec.zs = [1, 8]; spec.ewald = true
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("boundary-\(UUID().uuidString).safetensors").path
-        try Data(spec.fileBytes()).write(to: URL(fileURLWithPath: path))
-        defer { try? FileManager.default.removeItem(atPath: path) }
         var err = [CChar](repeating: 0, count: 256)
-        var model: OpaquePointer? = nil
-        XCTAssertEqual(caceModelLoad(path, &model, &err, err.count), 0)
+        let model: OpaquePointer? = try loadThroughCInterface(spec)
         defer { caceModelFree(model) }
         XCTAssertEqual(caceModelCheckBoundary(model, 1, 1, 1, &err, err.count), 0)
         XCTAssertEqual(caceModelCheckBoundary(model, 0, 0, 0, &err, err.count), 0)

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import CACE
+@testable import CACECAPI
 @testable import CACEStructures
 
 /// The project root (this file is Tests/CACETests/TestSupport.swift).
@@ -64,4 +65,18 @@ func cluster(species: [Int], count: Int = 6, seed: UInt64 = 3) -> Structure {
 /// The text of a NUL-terminated message buffer filled by the C ABI.
 func message(_ buffer: [CChar]) -> String {
     String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// A synthetic model loaded through the C ABI (`cace_model_load`), as a host loads one; free it
+/// with `caceModelFree`. The file is removed once loaded.
+func loadThroughCInterface(_ spec: SyntheticModel) throws -> OpaquePointer {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("cabi-\(UUID().uuidString).safetensors").path
+    try Data(spec.fileBytes()).write(to: URL(fileURLWithPath: path))
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    var err = [CChar](repeating: 0, count: 256)
+    var model: OpaquePointer? = nil
+    guard caceModelLoad(path, &model, &err, err.count) == 0, let model else {
+        throw CACEError.io("cace_model_load failed: \(message(err))")   // fails the test
+    }
+    return model
 }
