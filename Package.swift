@@ -34,14 +34,19 @@ let package = Package(
         .systemLibrary(name: "CCACE", path: "CInterop/include"),
         .target(name: "CACECAPI", dependencies: ["CACE", "CACEStructures", "CCACE"]),
 
+        // MARK: - Linear fitting (`cace fit`): BLAS/LAPACK from OpenBLAS (libopenblas-dev), kept out of
+        // the core and of the LAMMPS library
+        .systemLibrary(name: "COpenBLAS", path: "CInterop/openblas"),
+        .target(name: "CACEFit", dependencies: ["CACE", "CACEStructures", "COpenBLAS"]),
+
         // MARK: - Command-line tool
         .executableTarget(
             name: "CACETool",
-            dependencies: ["CACE", "CACEStructures", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["CACE", "CACEStructures", "CACEFit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // MARK: - Tests
-        .testTarget(name: "CACETests", dependencies: ["CACE", "CACEStructures", "CACECAPI", "CCACE"]),
+        .testTarget(name: "CACETests", dependencies: ["CACE", "CACEStructures", "CACECAPI", "CCACE", "CACEFit"]),
     ],
     swiftLanguageModes: [.v6]
 )

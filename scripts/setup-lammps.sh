@@ -56,7 +56,7 @@ write_env() {
 }
 
 # --- 1. build tools (install only what is missing) -----------------------------------------------
-PKGS=(cmake ninja-build g++ make xz-utils ca-certificates)
+PKGS=(cmake ninja-build g++ make xz-utils ca-certificates libopenblas-dev)   # OpenBLAS: cace fit
 [[ $MPI == on ]] && PKGS+=(libopenmpi-dev openmpi-bin)
 MISSING=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || MISSING+=("$p"); done

@@ -49,6 +49,8 @@ public enum ExtendedXYZ {
             if (pbc.0 || pbc.1 || pbc.2) && cell == nil { throw fail(index + 1, "pbc is set but there is no Lattice") }
             let declared = info["properties"]
             let columns = try propertyColumns(declared ?? "species:S:1:pos:R:3", fail: { fail(index + 1, $0) })
+            var labels = try labels(info, fail: { fail(index + 1, $0) })
+            var forces: [Double] = []
             var numbers: [Int] = []
             var positions: [Double] = []
             numbers.reserveCapacity(count)
@@ -79,8 +81,19 @@ public enum ExtendedXYZ {
                     }
                     positions.append(v)
                 }
+                if columns.forces >= 0 {
+                    for c in 0..<3 {
+                        guard let v = Double(fields[columns.forces + c]), v.isFinite else {
+                            throw fail(line, "bad force component '\(printable(fields[columns.forces + c].prefix(40)))'")
+                        }
+                        forces.append(v)
+                    }
+                }
             }
-            frames.append(Structure(atomicNumbers: numbers, positions: positions, cell: cell, pbc: pbc))
+            if columns.forces >= 0 { labels.forces = forces }
+            var frame = Structure(atomicNumbers: numbers, positions: positions, cell: cell, pbc: pbc)
+            frame.labels = labels
+            frames.append(frame)
             index += 2 + count
         }
         guard !frames.isEmpty else { throw .structure("\(name): no frames found") }
@@ -123,10 +136,39 @@ public enum ExtendedXYZ {
         return result
     }
 
+    /// The reference values of a comment line (`StructureLabels`): energy=, virial= (9 numbers),
+    /// stress= (9, or 6 in Voigt order xx yy zz yz xz xy), config_type=.
+    static func labels(_ info: [String: String], fail: (String) -> CACEError) throws(CACEError) -> StructureLabels {
+        var labels = StructureLabels()
+        if let text = info["energy"] {
+            guard let e = Double(text), e.isFinite else { throw fail("energy must be a finite number, got '\(printable(text.prefix(40)))'") }
+            labels.energy = e
+        }
+        func matrix(_ key: String, voigt: Bool) throws(CACEError) -> [Double]? {
+            guard let text = info[key] else { return nil }
+            let parts = text.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            let values = parts.compactMap { Double($0) }
+            guard values.count == parts.count, values.allSatisfy({ $0.isFinite }) else {
+                throw fail("\(key) must hold finite numbers")
+            }
+            if values.count == 9 { return values }
+            if voigt, values.count == 6 {   // xx yy zz yz xz xy
+                let v = values
+                return [v[0], v[5], v[4], v[5], v[1], v[3], v[4], v[3], v[2]]
+            }
+            throw fail("\(key) must hold 9 numbers (3x3)\(voigt ? " or 6 (Voigt xx yy zz yz xz xy)" : ""), got \(values.count)")
+        }
+        labels.virial = try matrix("virial", voigt: false)
+        labels.stress = try matrix("stress", voigt: true)
+        labels.configType = info["config_type"]
+        return labels
+    }
+
     struct Columns {
         var species = -1
         var speciesIsNumber = false
         var position = -1
+        var forces = -1
         var width = 0
     }
 
@@ -144,6 +186,9 @@ public enum ExtendedXYZ {
             case "pos":
                 guard width == 3 else { throw fail("pos must have 3 columns") }
                 columns.position = column
+            case "forces", "force":
+                guard width == 3 else { throw fail("\(parts[p]) must have 3 columns") }
+                columns.forces = column
             default: break
             }
             column += width

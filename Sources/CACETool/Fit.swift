@@ -1,0 +1,136 @@
+import ArgumentParser
+import CACE
+import CACEFit
+import CACEStructures
+import Foundation
+
+extension FitOptions.Solver: ExpressibleByArgument {}
+extension LinearCACESpec.RadialTransform: ExpressibleByArgument {}
+extension LinearCACESpec.InvariantTable: ExpressibleByArgument {}
+
+struct Fit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fit a linear CACE potential (T = 0, linear read-out) to energies, forces and virials by least squares.",
+        discussion: """
+            Training (and validation) data: extended XYZ with energy= on the comment line and a forces:R:3 \
+            column in every frame; virial= (3x3, eV) or stress= (ASE sign) on fully periodic frames adds \
+            virial rows; config_type= groups the error report. Rows are weighted W_E/sqrt(N), W_F and \
+            W_V/sqrt(N) (ACEpotentials' convention); columns are normalised and penalised by the smoothness \
+            prior (--smoothness p; 0, the default: plain ridge) times --lambda (relative to the mean diagonal of the scaled \
+            normal matrix). Per-element reference energies are fitted without penalty and stored in \
+            atomic_energies. See docs/fitting.md.
+            """)
+
+    @Argument(help: "Training data (extended XYZ).")
+    var training: String
+
+    @Option(help: "Model file to write (.safetensors).")
+    var output: String
+
+    @Option(help: "Cutoff radius (Angstrom).")
+    var cutoff: Double
+
+    @Option(help: "Highest angular degree L (0-4).")
+    var maxL = 2
+
+    @Option(help: "Highest body order nu (1-4).")
+    var maxNu = 2
+
+    @Option(help: "Number of Bessel radial functions.")
+    var radial = 8
+
+    @Option(help: "Fixed radial transform: pairs (R_a and R_a + R_b, M = n(n+1)/2) or identity (M = n).")
+    var transform = LinearCACESpec.RadialTransform.pairSums
+
+    @Option(help: "Invariant table: extended (upstream's plus the l = 0 contractions) or upstream.")
+    var table = LinearCACESpec.InvariantTable.extended
+
+    @Option(help: "Regularisation strength, relative to the mean diagonal of the scaled normal matrix.")
+    var lambda = 1e-10
+
+    @Option(help: "Power p of the algebraic smoothness prior (default 0: none; ACEpotentials uses 4).")
+    var smoothness = 0.0
+
+    @Option(help: "Energy weight W_E (rows weighted W_E / sqrt(N)).")
+    var energyWeight = 30.0
+
+    @Option(help: "Force weight W_F.")
+    var forceWeight = 1.0
+
+    @Option(help: "Virial weight W_V (rows weighted W_V / sqrt(N)).")
+    var virialWeight = 1.0
+
+    @Option(help: "Validation data (extended XYZ), reported but not fitted.")
+    var validation: String?
+
+    @Option(help: "Solver: qr (Householder QR, default) or cholesky (normal equations).")
+    var solver = FitOptions.Solver.qr
+
+    @Option(parsing: .unconditional, help: "Worker threads for the features (default: all cores).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Flag(help: "Do not print progress to standard error.")
+    var quiet = false
+
+    func run() throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var options = FitOptions(cutoff: cutoff)
+        options.maxL = maxL; options.maxNu = maxNu; options.radialCount = radial
+        options.transform = transform; options.table = table
+        options.lambda = lambda; options.smoothness = smoothness
+        options.energyWeight = energyWeight; options.forceWeight = forceWeight; options.virialWeight = virialWeight
+        options.solver = solver; options.threads = threads
+        do {
+            let trainFrames = try LabelledFrame.frames(try readStructures(training), file: training)
+            let validationFrames = try validation.map { try LabelledFrame.frames(try readStructures($0), file: $0) } ?? []
+            let report: @Sendable (String) -> Void = { message in
+                FileHandle.standardError.write(Data((message + "\n").utf8))
+            }
+            let progress = quiet ? nil : report
+            let result = try LinearFit.run(training: trainFrames, validation: validationFrames, options: options, progress: progress)
+            let source = "cace fit \(training)\(validation.map { " (validation \($0))" } ?? ""): \(options.solver.rawValue), lambda \(options.lambda)"
+            try result.modelFile(source: source).write(to: output)
+            let check = try LinearFit.roundTrip(modelPath: output, frames: trainFrames, predictions: result.trainingPredictions)
+            print(FitReport.text(result, output: output, roundTrip: check, seconds: seconds(start.duration(to: clock.now))))
+            guard check.largest <= 1e-10 else {
+                throw CLIError("the written model disagrees with the fit's predictions by \(check.largest) (relative): please report this")
+            }
+        } catch let error as FitError {
+            throw CLIError(error.description)
+        }
+    }
+
+    func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
+}
+
+enum FitReport {
+    static func text(_ r: FitResult, output: String, roundTrip: RoundTripDeviation, seconds: Double) -> String {
+        let s = r.spec
+        var lines: [String] = []
+        lines.append("model: \(output)")
+        lines.append("  elements \(s.atomicNumbers.map { Elements.symbol(of: $0) ?? "Z\($0)" }.joined(separator: " ")), cutoff \(s.cutoff), L \(s.maxL), nu \(s.maxNu), \(s.radialCount) Bessel, transform \(s.transform.rawValue) (M = \(s.mixedCount)), table \(s.table.rawValue) (S = \(s.invariants.count))")
+        lines.append("  features \(s.featureCount) (\(r.droppedFeatures) redundant or never non-zero, dropped), unknowns \(r.unknowns), observations \(r.rows)")
+        lines.append("  E0: " + s.atomicNumbers.map { "\(Elements.symbol(of: $0) ?? "Z\($0)") \(String(format: "%.6f", r.atomicEnergies[$0] ?? 0))" }.joined(separator: ", ") + " eV")
+        lines.append("solver \(r.options.solver.rawValue), lambda \(r.options.lambda) (absolute \(String(format: "%.3e", r.lambdaAbsolute))), smoothness p = \(r.options.smoothness), weights E \(r.options.energyWeight) F \(r.options.forceWeight) V \(r.options.virialWeight)")
+        lines.append("condition number of the scaled system: \(String(format: "%.3e", r.conditionNumber))")
+        lines.append("time: features \(String(format: "%.2f", r.featureSeconds)) s, solve \(String(format: "%.2f", r.solveSeconds)) s, total \(String(format: "%.2f", seconds)) s")
+        lines.append("round trip (cace evaluate on the written file vs the fit, relative): energy \(String(format: "%.1e", roundTrip.energy)), forces \(String(format: "%.1e", roundTrip.force)), virial \(String(format: "%.1e", roundTrip.virial))")
+        func table(_ title: String, _ rows: [(String, ErrorSummary)]) {
+            guard !rows.isEmpty else { return }
+            lines.append(title)
+            lines.append("  " + "config_type".padding(toLength: 16, withPad: " ", startingAt: 0)
+                         + " frames  atoms  E RMSE    E MAE   (meV/atom)  F RMSE   F MAE   (eV/A)  V RMSE   V MAE  (meV/atom)")
+            for (name, e) in rows {
+                var line = "  " + String(name.prefix(16)).padding(toLength: 16, withPad: " ", startingAt: 0)
+                line += String(format: " %6d %6d  %8.3f %8.3f            %7.4f  %7.4f         ", e.frames, e.atoms,
+                               1000 * e.energyRMSE, 1000 * e.energyMAE, e.forceRMSE, e.forceMAE)
+                line += e.virialFrames > 0 ? String(format: "%7.3f  %7.3f", 1000 * e.virialRMSE, 1000 * e.virialMAE) : "      -        -"
+                lines.append(line)
+            }
+        }
+        table("training errors:", r.training)
+        table("validation errors:", r.validation)
+        return lines.joined(separator: "\n")
+    }
+}
