@@ -49,9 +49,12 @@ extension ReplicatedDomain {
             for a in 0..<3 {
                 var s = positions[3 * i] * inv[3 * a] + positions[3 * i + 1] * inv[3 * a + 1] + positions[3 * i + 2] * inv[3 * a + 2]
                 if periodic[a] {
-                    let shift = s.rounded(.down)
+                    var shift = s.rounded(.down)
                     s -= shift
-                    if s >= 1 { s -= 1 }
+                    // s a hair below 0 rounds to exactly 1 after the shift: wrap it to 0 and move
+                    // the atom with it, or its fractional coordinate and position disagree by a
+                    // lattice vector and images are missed.
+                    if s >= 1 { s -= 1; shift += 1 }
                     for c in 0..<3 { positions[3 * i + c] -= shift * h[3 * a + c] }
                 }
                 fractional[3 * i + a] = s

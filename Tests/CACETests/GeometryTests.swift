@@ -72,6 +72,23 @@ final class GeometryTests: XCTestCase {
         }
     }
 
+    /// A fractional coordinate a hair below 0 wraps to exactly 1 in floating point: the atom must
+    /// still be moved with it, or its periodic images are missed (found through ASE's cell filters).
+    func testAtomAHairBelowZeroKeepsItsImages() throws {
+        var spec = SyntheticModel()
+        spec.layers = 1; spec.messageTypes = ["M", "Ar", "Bchi"]
+        let evaluator = Evaluator(model: try spec.model())
+        let crystal = rattledCrystal(species: [14], repeats: 1, rattle: 0, skew: 0)
+        let ideal = try evaluator.evaluate(crystal)
+        for x in [-1e-17, -1e-16, 1e-17] {
+            var s = crystal
+            s.positions[0] = x
+            let r = try evaluator.evaluate(s)
+            XCTAssertEqual(r.energy, ideal.energy, accuracy: 1e-10 * abs(ideal.energy), "x = \(x)")
+            XCTAssertLessThanOrEqual(relativeError(r.forces, ideal.forces, floor: 1e-6), 1e-8, "x = \(x)")
+        }
+    }
+
     func testCoordinatesBeyondDoublePrecisionAreRefused() throws {
         let evaluator = Evaluator(model: try SyntheticModel().model())
         let cases: [(Structure, String)] = [
