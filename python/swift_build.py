@@ -45,9 +45,10 @@ def find_swift() -> str:
 
 def _source_files(root: str):
     """Everything the installed package is made of, relative to the repository root."""
+    # not Package.resolved: git ignores it and SwiftPM writes it during the build, so a fresh
+    # clone's installed fingerprint would never match its sources (the library uses no package
+    # dependency; the CLI's swift-argument-parser is pinned there)
     yield "Package.swift"
-    if os.path.exists(os.path.join(root, "Package.resolved")):
-        yield "Package.resolved"
     # the targets in libcace_capi.so (CACECAPI and its dependencies), and the Python code
     for top, suffixes in (("Sources/CACE", (".swift",)), ("Sources/CACEStructures", (".swift",)),
                           ("Sources/CACECAPI", (".swift",)), ("CInterop/include", (".h", ".modulemap")),

@@ -8,6 +8,9 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
+# BLAS inside numpy (ASE's small matrices) and inside cace fit's tests: one thread each, since the
+# suite runs several processes on a small machine (threaded OpenBLAS slowed ASE's BFGS 10x here)
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 
 passed=0
 failed=0
@@ -46,10 +49,10 @@ python3 -c "import pytest, numpy" 2>/dev/null ||
 echo "== Python tests: exporter and pair_cace (pytest; upstream exporter comparisons need upstream cace: CACE_UPSTREAM or PYTHONPATH)"
 # torch, ase and matscipy let the exporter's own checks run (the upstream comparisons also need
 # upstream CACE); torch's CPU wheel is the one this machine's registry carries; spglib is for
-# the calculator's FixSymmetry test
-python3 -c "import pytest, numpy, ase, matscipy, torch, spglib" 2>/dev/null ||
-  python3 -m pip install -q pytest numpy ase matscipy spglib "torch==2.13.0+cpu" ||
-  python3 -m pip install -q pytest numpy ase matscipy spglib torch
+# the calculator's FixSymmetry test; matplotlib for the examples (examples/python)
+python3 -c "import pytest, numpy, ase, matscipy, torch, spglib, matplotlib" 2>/dev/null ||
+  python3 -m pip install -q pytest numpy ase matscipy spglib matplotlib "torch==2.13.0+cpu" ||
+  python3 -m pip install -q pytest numpy ase matscipy spglib matplotlib torch
 swift build -c release --product cace >/dev/null 2>&1 || true   # the exporter's --check runs this binary
 # The Python package (pair_cace: the ASE calculator and the exporter). pip builds libcace_capi.so
 # with SwiftPM in python/build/swiftpm (not .build) and ships it in the package; reinstalled only
@@ -66,6 +69,9 @@ else
   python3 -m pip install -q ./python ||
     python3 -m pip install -q --break-system-packages ./python || install_failed=1
 fi
+# All of python/tests, including the examples (examples/python, test_examples.py) and the
+# fresh-clone install test (marker fresh_install: git clone + venv + pip install, ~1.5 min the
+# first time for a commit, ~15 s after; PAIR_CACE_SKIP_FRESH_INSTALL=1 skips it, visibly)
 log=$(mktemp)
 python3 -m pytest -q -rs python/tests 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

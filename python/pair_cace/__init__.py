@@ -3,6 +3,7 @@ pair_style cace: libcace_capi.so ships inside this package and is called through
 
     from pair_cace import CACECalculator      # the ASE calculator (needs ase)
     from pair_cace import Model, CACEError    # a loaded model, and the library's errors
+    pair_cace.evaluate(model, frames)         # many structures, one loaded model: arrays
     pair_cace.export                          # the exporter of upstream PyTorch models (cace-export)
 
 The library is loaded on first use, so `pair_cace.export` works without it.
@@ -12,11 +13,12 @@ import json as _json
 import os as _os
 
 from ._library import CACEError, library_path
+from .batch import evaluate
 from .model import Model
 
 __version__ = "1.1.0"
 
-__all__ = ["CACECalculator", "CACEError", "Model", "abi_version", "build_info", "library_path"]
+__all__ = ["CACECalculator", "CACEError", "Model", "abi_version", "build_info", "evaluate", "library_path"]
 
 
 def abi_version() -> int:

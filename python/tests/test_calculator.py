@@ -445,6 +445,17 @@ def test_errors_are_exceptions_with_the_library_message(models, tmp_path):
         model.evaluate([14], [[0, 0, 0]])
 
 
+# ASE's cell filters make such coordinates (FrechetCellFilter on ideal diamond: x = -1.9e-17);
+# the wrap into the cell once lost the atom's images there
+def test_an_atom_a_hair_below_zero_keeps_its_images(models):
+    atoms = bulk("Si", "diamond", 5.43, cubic=True)
+    model = Model(models["silicon"])
+    ideal = model.evaluate(atoms.numbers, atoms.positions, atoms.cell, True)["energy"]
+    positions = atoms.positions.copy()
+    positions[0, 0] = -1e-17
+    assert model.evaluate(atoms.numbers, positions, atoms.cell, True)["energy"] == pytest.approx(ideal, rel=1e-12)
+
+
 # -- ASE machinery --------------------------------------------------------------------------------------
 
 def test_bfgs_relaxation_converges(models):
