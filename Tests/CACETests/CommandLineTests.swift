@@ -13,11 +13,15 @@ final class CommandLineTests: XCTestCase {
     }
 
     /// Runs the tool; with `memoryLimit` (MB) under `ulimit -v`, so that a regression cannot take the machine down.
+    /// Under AddressSanitizer the same bound is its resident-memory and allocation-size limits.
     func run(_ arguments: [String], memoryLimit megabytes: Int? = nil) throws -> (status: Int32, out: String, err: String) {
         let process = Process()
         if let megabytes {
+            let limit = Self.underAddressSanitizer
+                ? "export ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}hard_rss_limit_mb=\(megabytes):malloc_limit_mb=\(megabytes)\""
+                : "ulimit -v \(megabytes * 1024)"
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "ulimit -v \(megabytes * 1024); exec \"$0\" \"$@\"", tool.path] + arguments
+            process.arguments = ["-c", "\(limit); exec \"$0\" \"$@\"", tool.path] + arguments
         } else {
             process.executableURL = tool
             process.arguments = arguments

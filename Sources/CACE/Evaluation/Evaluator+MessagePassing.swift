@@ -23,6 +23,8 @@ extension Evaluator {
         var times = StageTimes()
         defer { lastStageTimes = times }
         let edges = try buildEdges(atoms)
+        // Read on this thread: a lazy property first touched by several workers is a data race.
+        let readout = layeredKernels
         let f = FeatureArrays(model: m, atomCount: nall, features: scratch.features, adjoints: scratch.adjoints)
         let workers = max(1, min(threadCount, list.count / 16))
         let threads = scratch.threads(workers)
@@ -105,7 +107,7 @@ extension Evaluator {
         if let longRange = longRangeTerm, let h = m.chargeHead {
             try forEachListed { (w, ii, i) in
                 lastLayerForward(w, ii, i)
-                layeredKernels.readoutForward(w.x, headOutputs: w.heads, scratch: w.readout, scratchStride: m.readoutScratchStride)
+                readout.readoutForward(w.x, headOutputs: w.heads, scratch: w.readout, scratchStride: m.readoutScratchStride)
                 charges[i] = w.heads[h]
             }
             times.readout += clock.lap()
@@ -127,12 +129,12 @@ extension Evaluator {
         try forEachListed { (w, ii, i) in
             lastLayerForward(w, ii, i)
             featureObserver?(i, UnsafeBufferPointer(start: w.x, count: m.featureCount))
-            layeredKernels.readoutForward(w.x, headOutputs: perAtom + i * heads, scratch: w.readout,
+            readout.readoutForward(w.x, headOutputs: perAtom + i * heads, scratch: w.readout,
                                           scratchStride: m.readoutScratchStride)
             targets.atomEnergies?[i] += shortRangeEnergy(perAtom + i * heads)
             headSeeds(w.seeds, chargeBar: chargeBar[i])
             for idx in 0..<m.featureCount { w.xBar[idx] = 0 }
-            layeredKernels.readoutBackward(seeds: w.seeds, xBar: w.xBar, scratch: w.readout, scratchStride: m.readoutScratchStride)
+            readout.readoutBackward(seeds: w.seeds, xBar: w.xBar, scratch: w.readout, scratchStride: m.readoutScratchStride)
             f.scatterReadoutAdjoint(i, from: w.xBar, last: w.lastBBar)
             for idx in 0..<f.aWidth { w.lastABar[idx] = 0 }
             kernels.symmetrizer.backward(a: w.lastA, bBar: w.lastBBar, aBar: w.lastABar, radial: f.nm, angular: f.nk, channels: f.cs)
