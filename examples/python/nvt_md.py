@@ -19,7 +19,6 @@ line.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -40,6 +39,7 @@ from pair_cace import CACECalculator  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from report import save_and_report  # noqa: E402
 from sw import StillingerWeber  # noqa: E402
 
 DEFAULT_MODEL = os.path.join(HERE, "..", "silicon", "silicon.safetensors")
@@ -149,12 +149,7 @@ def main():
     axes[2].set(xlabel="r (A)", ylabel="g(r)", title="second half of the run")
     for ax in axes:
         ax.legend()
-    fig.tight_layout()
-    png = os.path.join(args.out, "nvt_md.png")
-    fig.savefig(png, dpi=100)
-    summary.update(png=png, seconds=round(time.perf_counter() - start, 1))
-    print(f"wrote {png} ({summary['seconds']} s)")
-    print(json.dumps(summary))
+    save_and_report(fig, args.out, "nvt_md", summary, start)
 
 
 if __name__ == "__main__":

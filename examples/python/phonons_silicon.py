@@ -14,7 +14,6 @@ a JSON summary as its last line.
 """
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from pair_cace import CACECalculator  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from report import save_and_report  # noqa: E402
 from sw import StillingerWeber  # noqa: E402
 
 DEFAULT_MODEL = os.path.join(HERE, "..", "silicon", "silicon.safetensors")
@@ -101,12 +101,7 @@ def main():
     ax.set_title(f"diamond Si, a = {args.a} A, {args.supercell}x{args.supercell}x{args.supercell} supercell; "
                  f"CACE - SW rms {summary['rms_difference_THz']:.2f} THz")
     ax.legend()
-    fig.tight_layout()
-    png = os.path.join(args.out, "phonons_silicon.png")
-    fig.savefig(png, dpi=100)
-    summary.update(png=png, seconds=round(time.perf_counter() - start, 1))
-    print(f"wrote {png} ({summary['seconds']} s)")
-    print(json.dumps(summary))
+    save_and_report(fig, args.out, "phonons_silicon", summary, start)
 
 
 if __name__ == "__main__":

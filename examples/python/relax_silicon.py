@@ -15,7 +15,6 @@ summary as its last line.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -34,6 +33,7 @@ from pair_cace import CACECalculator  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from report import save_and_report  # noqa: E402
 from sw import StillingerWeber  # noqa: E402
 
 DEFAULT_MODEL = os.path.join(HERE, "..", "silicon", "silicon.safetensors")
@@ -123,12 +123,7 @@ def main():
         axes[0, col].legend()
     fig.suptitle(f"CACE a = {summary['CACE']['a_A']:.4f} A, SW a = {summary['SW']['a_A']:.4f} A;  "
                  f"E_v relaxed: CACE {summary['CACE']['E_v_relaxed_eV']:.3f} eV, SW {summary['SW']['E_v_relaxed_eV']:.3f} eV")
-    fig.tight_layout()
-    png = os.path.join(args.out, "relax_silicon.png")
-    fig.savefig(png, dpi=100)
-    summary.update(png=png, seconds=round(time.perf_counter() - start, 1))
-    print(f"wrote {png} ({summary['seconds']} s)")
-    print(json.dumps(summary))
+    save_and_report(fig, args.out, "relax_silicon", summary, start)
 
 
 if __name__ == "__main__":
