@@ -191,6 +191,7 @@ void PairCACE::compute(int eflag, int vflag)
   host.forward_exchange = forward_cb;
   host.reverse_exchange = reverse_cb;
   host.sum_over_ranks = sum_cb;
+  host.mesh = nullptr;   // the distributed mesh comes with the long_range mesh keyword
 
   cace_result res;
   res.energy = 0.0;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build LAMMPS from Debian's pinned orig tarball (shared lib + PLUGIN + MANYBODY + MPI + OpenMP) and
+# Build LAMMPS from Debian's pinned orig tarball (shared lib + PLUGIN + MANYBODY + KSPACE + MPI + OpenMP) and
 # install it into a per-version cache outside the clone. Idempotent: each finished step is skipped.
 #
 # Environment (all optional):
@@ -41,7 +41,7 @@ VARIANT=""                           # the serial build shares download and sour
 BUILD_DIR=$DIR/build$VARIANT
 PREFIX=$DIR/install$VARIANT
 STAMP=$DIR/installed$VARIANT.stamp
-STAMP_TEXT="deb=$DEB_VERSION sha256=$ORIG_SHA256 mpi=$MPI"
+STAMP_TEXT="deb=$DEB_VERSION sha256=$ORIG_SHA256 mpi=$MPI packages=plugin,manybody,kspace fft=fftw3"
 
 T0=$SECONDS
 say() { printf '[setup-lammps %4ds] %s\n' $((SECONDS - T0)) "$*"; }
@@ -56,7 +56,8 @@ write_env() {
 }
 
 # --- 1. build tools (install only what is missing) -----------------------------------------------
-PKGS=(cmake ninja-build g++ make xz-utils ca-certificates libopenblas-dev)   # OpenBLAS: cace fit
+# OpenBLAS: cace fit; FFTW3: the mesh Ewald sum (the CLI's serial FFT, and KSPACE's FFT3d in LAMMPS)
+PKGS=(cmake ninja-build g++ make xz-utils ca-certificates libopenblas-dev libfftw3-dev)
 [[ $MPI == on ]] && PKGS+=(libopenmpi-dev openmpi-bin)
 MISSING=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || MISSING+=("$p"); done
@@ -121,7 +122,7 @@ fi
 # --- 4. configure, build, install ----------------------------------------------------------------
 say "configuring LAMMPS (MPI=$MPI) in $BUILD_DIR"
 cmake -S "$SRC/cmake" -B "$BUILD_DIR" -G Ninja -D CMAKE_BUILD_TYPE=Release \
-  -D BUILD_SHARED_LIBS=on -D PKG_PLUGIN=on -D PKG_MANYBODY=on -D BUILD_MPI="$MPI" -D BUILD_OMP=on \
+  -D BUILD_SHARED_LIBS=on -D PKG_PLUGIN=on -D PKG_MANYBODY=on -D PKG_KSPACE=on -D FFT=FFTW3 -D BUILD_MPI="$MPI" -D BUILD_OMP=on \
   -D LAMMPS_INSTALL_RPATH=on -D CMAKE_INSTALL_PREFIX="$PREFIX" >"$BUILD_DIR.configure.log" 2>&1 || {
   tail -n 30 "$BUILD_DIR.configure.log" >&2; exit 1; }
 TB=$SECONDS
@@ -137,8 +138,10 @@ fi
 say "LAMMPS build took $((SECONDS - TB)) s"
 cmake --install "$BUILD_DIR" >"$PREFIX.log"
 HELP=$("$PREFIX/bin/lmp" -h)
-grep -A2 '^Installed packages' <<<"$HELP" | grep -qw PLUGIN || {
-  echo "setup-lammps: installed lmp lacks the PLUGIN package" >&2; exit 1; }
+for package in PLUGIN KSPACE; do
+  grep -A2 '^Installed packages' <<<"$HELP" | grep -qw $package || {
+    echo "setup-lammps: installed lmp lacks the $package package" >&2; exit 1; }
+done
 echo "$STAMP_TEXT" >"$STAMP"
 say "LAMMPS installed: $PREFIX/bin/lmp (source: $SRC/src)"
 write_env

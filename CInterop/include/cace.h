@@ -16,8 +16,9 @@
 extern "C" {
 #endif
 
-/* 3: cace_model_check_boundary, cace_compute_features. 4: cace_compute_structure. */
-#define CACE_ABI_VERSION 4
+/* 3: cace_model_check_boundary, cace_compute_features. 4: cace_compute_structure.
+ * 5: long-range methods (direct, mesh, auto), pinned k-sets, the host's distributed mesh. */
+#define CACE_ABI_VERSION 5
 
 typedef enum {
   CACE_OK = 0,
@@ -32,6 +33,8 @@ typedef struct cace_model cace_model; /* opaque */
 
 /* Collective operations supplied by the host. All three may be NULL for a
  * single-domain evaluation without ghost atoms that need updating. */
+typedef struct cace_mesh_host cace_mesh_host; /* below */
+
 typedef struct {
   void *context;
   /* Copy per-atom rows of `width` doubles from owners to their ghost copies:
@@ -42,6 +45,10 @@ typedef struct {
   void (*reverse_exchange)(void *context, double *data, int width);
   /* In-place sum of `count` doubles over all ranks. */
   void (*sum_over_ranks)(void *context, double *data, int count);
+  /* The distributed mesh of the particle-mesh long-range method; NULL unless the model's plan
+   * (cace_model_pin_long_range) chose the mesh. Without it a mesh plan uses the library's serial
+   * FFT, which is right only for a single domain. */
+  const cace_mesh_host *mesh;
 } cace_host;
 
 /* Arrays of length 0 (a rank that owns no atoms) may be NULL. */
@@ -98,6 +105,62 @@ int cace_model_set_precision(cace_model *model, int single, char *err, size_t er
  * term needs all periodic or all open). Collective-free: call it at setup. */
 int cace_model_check_boundary(const cace_model *model, int xperiodic, int yperiodic, int zperiodic,
                               char *err, size_t err_len);
+
+/* --- The long-range term: the direct k-sum or the particle-mesh sum (docs/long-range.md) ------ */
+
+typedef enum {
+  CACE_LONG_RANGE_AUTO = 0,   /* direct while atoms x k-vectors is below a stated threshold, else mesh */
+  CACE_LONG_RANGE_DIRECT = 1, /* upstream's sum over k-vectors, bit-compatible with it */
+  CACE_LONG_RANGE_MESH = 2    /* smooth particle-mesh Ewald over the same k-set */
+} cace_long_range_method;
+
+/* Method and mesh accuracy (relative RMS force error of the long-range forces against the direct
+ * sum of the same k-set; 0 = the default). Refuses an accuracy out of range, or `mesh` for a
+ * model without a long-range term, with a message. */
+int cace_model_set_long_range(cace_model *model, int method, double accuracy, char *err, size_t err_len);
+
+/* What the long-range term of a periodic cell needs (filled by cace_model_pin_long_range). */
+typedef struct {
+  int method;             /* CACE_LONG_RANGE_DIRECT or CACE_LONG_RANGE_MESH: what was chosen */
+  int kmax[3];            /* N_a: integer vectors n with |n_a| <= N_a are candidates */
+  int64_t kvector_count;  /* kept k-vectors (half of k-space) */
+  int mesh[3];            /* mesh points along a, b, c (mesh only, else 0) */
+  int order;              /* B-spline order p (mesh only): an atom at u_a = K_a s_a (s: fractional
+                             coordinates from the mesh origin) spreads onto the points
+                             floor(u_a) - p + 1 ... floor(u_a) along each axis */
+  double accuracy;        /* the accuracy the mesh was sized for (mesh only) */
+} cace_long_range_plan;
+
+/* Fixes the k-set (the kept integer vectors n and, for the mesh, its size and order) from this
+ * periodic cell (rows a, b, c) for every later cace_compute, until the next pin or unpin: the
+ * energy is then a smooth function of the cell and the virial its exact strain derivative (NPT).
+ * natoms: atoms over all ranks (auto's cost rule). Fills `plan`. Collective-free. */
+int cace_model_pin_long_range(cace_model *model, const double *cell, int64_t natoms,
+                              cace_long_range_plan *plan, char *err, size_t err_len);
+/* Back to a k-set chosen from each evaluation's own cell (what cace_compute_structure does). */
+void cace_model_unpin_long_range(cace_model *model);
+
+/* The host's distributed mesh: each rank holds a brick of mesh points with ghost layers and a
+ * part of the spectrum, and the host does the exchanges and the distributed 3-D FFT (LAMMPS:
+ * Grid3d, Remap and FFT3d of the KSPACE package). A brick is a [z][y][x] array of doubles over
+ * brick_lo ... brick_hi (inclusive, global point indices; ghost points may lie outside
+ * 0 ... mesh-1 and stand for their periodic images), axis a fastest. A spectrum is a [z][y][x]
+ * array of complex numbers (re, im) over spectrum_lo ... spectrum_hi (inside 0 ... mesh-1). */
+struct cace_mesh_host {
+  void *context;
+  int mesh[3];                         /* global mesh points: must equal the pinned plan's */
+  int brick_lo[3], brick_hi[3];        /* owned + ghost points of this rank */
+  int spectrum_lo[3], spectrum_hi[3];  /* this rank's part of the spectrum */
+  const double *origin;                /* [3] Cartesian position of mesh point (0,0,0) (LAMMPS boxlo); read at each call */
+  /* Add the values of every ghost point into the point that owns it. */
+  void (*sum_ghosts)(void *context, double *brick);
+  /* Copy the values of owned points onto every ghost point that stands for them. */
+  void (*fill_ghosts)(void *context, double *brick);
+  /* Owned points of brick -> spectrum: F(m) = sum_g f(g) exp(-2 pi i sum_a m_a g_a / K_a), unnormalised. */
+  void (*forward)(void *context, const double *brick, double *spectrum);
+  /* spectrum -> owned points of brick: f(g) = Re sum_m F(m) exp(+2 pi i sum_a m_a g_a / K_a), unnormalised. */
+  void (*backward)(void *context, const double *spectrum, double *brick);
+};
 
 int cace_compute(cace_model *model, const cace_system *system, const cace_host *host,
                  cace_result *result, char *err, size_t err_len);
