@@ -18,6 +18,8 @@ let package = Package(
         .library(name: "cace_capi", type: .dynamic, targets: ["CACECAPI"]),
         .library(name: "CACE", targets: ["CACE"]),
         .library(name: "CACEStructures", targets: ["CACEStructures"]),
+        // The fitting library as a product only so that Fuzz/ (a separate package) can fuzz its training-data reader.
+        .library(name: "CACEFit", targets: ["CACEFit"]),
         .executable(name: "cace", targets: ["CACETool"]),
     ],
     dependencies: [
