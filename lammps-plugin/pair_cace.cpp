@@ -3,7 +3,11 @@
 
    This file is glue only: it hands LAMMPS' atoms, ghost atoms and full neighbour list to the
    Swift library (C ABI in cace.h) and lets the library call back into LAMMPS for the forward /
-   reverse communication that message-passing layers need and for sums over ranks.
+   reverse communication that message-passing layers need and for sums over ranks. For the
+   particle-mesh long-range method it also provides the distributed mesh (CACEMesh below):
+   LAMMPS' Grid3d for the ghost points of each rank's brick, and the KSPACE package's Remap and
+   FFT3d for the parallel 3-D FFT. The library spreads charges and interpolates; LAMMPS moves
+   mesh values between ranks.
 ------------------------------------------------------------------------- */
 
 #include "pair_cace.h"
@@ -14,10 +18,14 @@
 #include "comm.h"
 #include "domain.h"
 #include "error.h"
+#include "fft3d_wrap.h"
 #include "force.h"
+#include "grid3d.h"
+#include "info.h"
 #include "memory.h"
 #include "neigh_list.h"
 #include "neighbor.h"
+#include "remap_wrap.h"
 #include "update.h"
 
 #include <algorithm>
@@ -83,6 +91,316 @@ void sum_cb(void *ctx, double *data, int count)
   static_cast<PairCACE *>(ctx)->sum_over_ranks(data, count);
 }
 
+// mesh callbacks of cace_mesh_host; the context is the CACEMesh
+void mesh_sum_ghosts_cb(void *ctx, double *brick);
+void mesh_fill_ghosts_cb(void *ctx, double *brick);
+void mesh_forward_cb(void *ctx, const double *brick, double *spectrum);
+void mesh_backward_cb(void *ctx, const double *spectrum, double *brick);
+
+// The mesh values are FFT_SCALAR arrays for Remap and FFT3d, and double arrays for the library
+static_assert(sizeof(FFT_SCALAR) == sizeof(double),
+              "pair_style cace passes double arrays to FFT3d and Remap: build the plugin without "
+              "FFT_SINGLE");
+
+// extent helpers: [lo, hi] inclusive per axis, x fastest in memory
+struct Box3 {
+  int lo[3], hi[3];
+  int64_t count() const
+  {
+    int64_t n = 1;
+    for (int a = 0; a < 3; a++) n *= std::max(0, hi[a] - lo[a] + 1);
+    return n;
+  }
+};
+
+// Pencils along x for the FFT: y is split over npy ranks and z over npz, npy * npz = nprocs.
+// Among the factor pairs, take the one whose pencils have the squarest cross-section (the
+// transposes inside FFT3d then move the least data), avoiding ranks without any pencil.
+void pencil_grid(int nprocs, int ny, int nz, int &npy, int &npz)
+{
+  double best = std::numeric_limits<double>::infinity();
+  npy = 1;
+  npz = nprocs;
+  for (int py = 1; py <= nprocs; py++) {
+    if (nprocs % py) continue;
+    const int pz = nprocs / py;
+    const double a = double(ny) / py, b = double(nz) / pz;
+    double cost = std::max(a / b, b / a);
+    if (py > ny || pz > nz) cost += 1e6;    // some ranks would hold no part of the spectrum
+    if (cost < best) {
+      best = cost;
+      npy = py;
+      npz = pz;
+    }
+  }
+}
+
+}    // namespace
+
+namespace LAMMPS_NS {
+
+/* ----------------------------------------------------------------------
+   The distributed mesh of the particle-mesh long-range method (cace_mesh_host in cace.h).
+
+   Each rank holds a brick of mesh points: the points it owns (Grid3d's partition of the mesh
+   by the rank's subdomain, in lamda coordinates for triclinic boxes) plus ghost layers wide
+   enough for the B-spline stencil of every atom it owns, including atoms that have moved since
+   the last reneighbouring. The spectrum lives in x pencils (y and z split over the ranks), the
+   layout FFT3d transforms in place. Memory per rank is proportional to its share of the mesh.
+
+   The mesh is defined in fractional coordinates of the box (point g at s = g / K from boxlo),
+   so it follows the box as it changes shape during a run (fix npt, fix deform): the same
+   Grid3d, Remap and FFT3d serve the whole run as long as the domain decomposition is the same.
+------------------------------------------------------------------------- */
+
+class CACEMesh : protected Pointers {
+ public:
+  CACEMesh(LAMMPS *lmp, Pair *pair, const int mesh[3], int order);
+  ~CACEMesh() override;
+  CACEMesh(const CACEMesh &) = delete;
+  CACEMesh &operator=(const CACEMesh &) = delete;
+
+  cace_mesh_host host;    // handed to the library in cace_host.mesh
+  double *data;           // the brick being exchanged by Grid3d (pack/unpack callbacks)
+
+  bool decomposition_changed();
+  void sum_ghosts(double *brick);
+  void fill_ghosts(double *brick);
+  void forward(const double *brick, double *spectrum);
+  void backward(const double *spectrum, double *brick);
+
+ private:
+  Pair *pair;
+  Grid3d *grid;
+  Remap *remap;          // owned points of the bricks -> x pencils (real values)
+  FFT3d *fft_pencil;     // x pencils -> x pencils (forward)
+  FFT3d *fft_brick;      // x pencils -> owned points of the bricks (backward)
+  Box3 owned, brick, pencil;
+  int64_t nwork;         // max(owned points, pencil points)
+  int ngc_buf1, ngc_buf2;
+  double *gc_buf1, *gc_buf2;
+  double *real_buf, *remap_buf, *work;
+
+  // the domain decomposition the grid was built for (see decomposition_changed)
+  int layout;
+  std::vector<double> splits;
+
+  std::vector<double> current_splits() const;
+  void pack_owned(const double *brick_data, double *dest) const;
+};
+
+CACEMesh::CACEMesh(LAMMPS *lmp, Pair *pair_in, const int mesh[3], int order) :
+    Pointers(lmp), data(nullptr), pair(pair_in), grid(nullptr), remap(nullptr),
+    fft_pencil(nullptr), fft_brick(nullptr), gc_buf1(nullptr), gc_buf2(nullptr),
+    real_buf(nullptr), remap_buf(nullptr), work(nullptr)
+{
+  // the plugin was compiled with FFT_SCALAR = double (static_assert above); liblammps must
+  // agree, or FFT3d and Remap would read our arrays as floats
+  const std::string fftinfo = Info::get_fft_info();
+  if (fftinfo.find("precision  = double") == std::string::npos ||
+      fftinfo.find("HeFFTe") != std::string::npos)
+    error->all(FLERR,
+               "pair_style cace long_range mesh needs a LAMMPS whose KSPACE FFTs are double "
+               "precision and not heFFTe (this LAMMPS: {}); rebuild LAMMPS without FFT_SINGLE "
+               "and FFT_USE_HEFFTE, or use long_range direct",
+               utils::trim(fftinfo));
+
+  // Ghost layers: an owned atom at mesh coordinate u spreads onto floor(u) - order + 1 ...
+  // floor(u) along each axis (cace.h), so the stencil reaches order - 1 points below the
+  // atom's point and none above, and mesh point g is at the lower corner of cell g (shift 0).
+  // Owned atoms lie in the subdomain at reneighbouring and move at most skin/2 before the
+  // next one. When the box changes during the run (fix npt, fix deform with remap x), an
+  // atom's displacement in lamda coordinates is its displacement minus the affine one, which
+  // the neighbour check also limits to skin/2 (at the far side of the box), so it can reach
+  // a full skin: then the ghost layers cover one skin.
+  const double maxdist = (domain->box_change ? 1.0 : 0.5) * neighbor->skin;
+  grid = new Grid3d(lmp, world, mesh[0], mesh[1], mesh[2]);
+  grid->set_distance(maxdist);
+  grid->set_stencil_atom(order - 1, 0);
+  grid->set_shift_atom(0.0, 0.0);
+  grid->set_shift_grid(0.0);
+  grid->setup_grid(owned.lo[0], owned.hi[0], owned.lo[1], owned.hi[1], owned.lo[2], owned.hi[2],
+                   brick.lo[0], brick.hi[0], brick.lo[1], brick.hi[1], brick.lo[2], brick.hi[2]);
+  grid->setup_comm(ngc_buf1, ngc_buf2);
+  memory->create(gc_buf1, std::max(ngc_buf1, 1), "pair:cace:gc_buf1");
+  memory->create(gc_buf2, std::max(ngc_buf2, 1), "pair:cace:gc_buf2");
+
+  int npy, npz;
+  pencil_grid(comm->nprocs, mesh[1], mesh[2], npy, npz);
+  const int my = comm->me % npy, mz = comm->me / npy;
+  pencil.lo[0] = 0;
+  pencil.hi[0] = mesh[0] - 1;
+  pencil.lo[1] = my * mesh[1] / npy;
+  pencil.hi[1] = (my + 1) * mesh[1] / npy - 1;
+  pencil.lo[2] = mz * mesh[2] / npz;
+  pencil.hi[2] = (mz + 1) * mesh[2] / npz - 1;
+
+  nwork = std::max<int64_t>(std::max(owned.count(), pencil.count()), 1);
+  memory->create(real_buf, nwork, "pair:cace:mesh_real");
+  memory->create(remap_buf, nwork, "pair:cace:mesh_remap");
+  memory->create(work, 2 * nwork, "pair:cace:mesh_work");
+
+  // unscaled transforms (scaled = 0) in both directions, output in x-fastest order
+  // (permute = 0); FFT3d::FORWARD is exp(-2 pi i m.g / K), BACKWARD exp(+2 pi i m.g / K), the
+  // signs cace.h asks for
+  int nbuf = 0;
+  fft_pencil = new FFT3d(lmp, world, mesh[0], mesh[1], mesh[2], pencil.lo[0], pencil.hi[0],
+                         pencil.lo[1], pencil.hi[1], pencil.lo[2], pencil.hi[2], pencil.lo[0],
+                         pencil.hi[0], pencil.lo[1], pencil.hi[1], pencil.lo[2], pencil.hi[2], 0,
+                         0, &nbuf, 0);
+  fft_brick = new FFT3d(lmp, world, mesh[0], mesh[1], mesh[2], pencil.lo[0], pencil.hi[0],
+                        pencil.lo[1], pencil.hi[1], pencil.lo[2], pencil.hi[2], owned.lo[0],
+                        owned.hi[0], owned.lo[1], owned.hi[1], owned.lo[2], owned.hi[2], 0, 0,
+                        &nbuf, 0);
+  remap = new Remap(lmp, world, owned.lo[0], owned.hi[0], owned.lo[1], owned.hi[1], owned.lo[2],
+                    owned.hi[2], pencil.lo[0], pencil.hi[0], pencil.lo[1], pencil.hi[1],
+                    pencil.lo[2], pencil.hi[2], 1, 0, 0, FFT_PRECISION, 0);
+
+  layout = comm->layout;
+  splits = current_splits();
+
+  host.context = this;
+  for (int a = 0; a < 3; a++) {
+    host.mesh[a] = mesh[a];
+    host.brick_lo[a] = brick.lo[a];
+    host.brick_hi[a] = brick.hi[a];
+    host.spectrum_lo[a] = pencil.lo[a];
+    host.spectrum_hi[a] = pencil.hi[a];
+  }
+  host.origin = domain->boxlo;    // read by the library at each call: follows the box
+  host.sum_ghosts = mesh_sum_ghosts_cb;
+  host.fill_ghosts = mesh_fill_ghosts_cb;
+  host.forward = mesh_forward_cb;
+  host.backward = mesh_backward_cb;
+}
+
+CACEMesh::~CACEMesh()
+{
+  delete grid;
+  delete remap;
+  delete fft_pencil;
+  delete fft_brick;
+  memory->destroy(gc_buf1);
+  memory->destroy(gc_buf2);
+  memory->destroy(real_buf);
+  memory->destroy(remap_buf);
+  memory->destroy(work);
+}
+
+// The subdomain boundaries in fractional coordinates: Grid3d's partition follows them.
+// For brick layouts they are the same on every rank; for tiled ones each rank has its own.
+std::vector<double> CACEMesh::current_splits() const
+{
+  std::vector<double> v;
+  if (comm->layout != Comm::LAYOUT_TILED) {
+    const double *split[3] = {comm->xsplit, comm->ysplit, comm->zsplit};
+    for (int a = 0; a < 3; a++)
+      for (int i = 0; i <= comm->procgrid[a]; i++) v.push_back(split[a][i]);
+  } else {
+    for (int a = 0; a < 3; a++) {
+      v.push_back(comm->mysplit[a][0]);
+      v.push_back(comm->mysplit[a][1]);
+    }
+  }
+  return v;
+}
+
+// True on every rank if the subdomains moved since the grid was built (load balancing, e.g.
+// fix balance under pair_style hybrid, which does not pass reset_grid() on). Collective for
+// tiled layouts only: brick layouts keep the same split arrays on every rank.
+bool CACEMesh::decomposition_changed()
+{
+  int changed = comm->layout != layout || current_splits() != splits;
+  if (comm->layout == Comm::LAYOUT_TILED || layout == Comm::LAYOUT_TILED) {
+    int any = 0;
+    MPI_Allreduce(&changed, &any, 1, MPI_INT, MPI_MAX, world);
+    changed = any;
+  }
+  return changed != 0;
+}
+
+void CACEMesh::sum_ghosts(double *brick_data)
+{
+  data = brick_data;
+  grid->reverse_comm(Grid3d::PAIR, pair, 0, 1, sizeof(double), gc_buf1, gc_buf2, MPI_DOUBLE);
+  data = nullptr;
+}
+
+void CACEMesh::fill_ghosts(double *brick_data)
+{
+  data = brick_data;
+  grid->forward_comm(Grid3d::PAIR, pair, 0, 1, sizeof(double), gc_buf1, gc_buf2, MPI_DOUBLE);
+  data = nullptr;
+}
+
+// the owned points of a brick (owned + ghost points) as a contiguous owned-only array
+void CACEMesh::pack_owned(const double *brick_data, double *dest) const
+{
+  const int64_t nx = brick.hi[0] - brick.lo[0] + 1, ny = brick.hi[1] - brick.lo[1] + 1;
+  const int wx = owned.hi[0] - owned.lo[0] + 1;
+  if (wx <= 0) return;
+  int64_t n = 0;
+  for (int z = owned.lo[2]; z <= owned.hi[2]; z++)
+    for (int y = owned.lo[1]; y <= owned.hi[1]; y++) {
+      const double *row =
+          brick_data + ((z - brick.lo[2]) * ny + (y - brick.lo[1])) * nx + (owned.lo[0] - brick.lo[0]);
+      std::copy(row, row + wx, dest + n);
+      n += wx;
+    }
+}
+
+void CACEMesh::forward(const double *brick_data, double *spectrum)
+{
+  pack_owned(brick_data, real_buf);
+  remap->perform(real_buf, real_buf, remap_buf);
+  const int64_t n = pencil.count();
+  for (int64_t i = 0; i < n; i++) {
+    spectrum[2 * i] = real_buf[i];
+    spectrum[2 * i + 1] = 0.0;
+  }
+  // in place on the library's spectrum array: input and output are the same pencils
+  fft_pencil->compute(spectrum, spectrum, FFT3d::FORWARD);
+}
+
+void CACEMesh::backward(const double *spectrum, double *brick_data)
+{
+  // the library's spectrum is read-only here: transform a copy, which FFT3d also uses to
+  // return the owned points of the brick (complex; the real part is the result)
+  std::copy(spectrum, spectrum + 2 * pencil.count(), work);
+  fft_brick->compute(work, work, FFT3d::BACKWARD);
+  const int64_t nx = brick.hi[0] - brick.lo[0] + 1, ny = brick.hi[1] - brick.lo[1] + 1;
+  int64_t n = 0;
+  for (int z = owned.lo[2]; z <= owned.hi[2]; z++)
+    for (int y = owned.lo[1]; y <= owned.hi[1]; y++) {
+      double *row = brick_data + ((z - brick.lo[2]) * ny + (y - brick.lo[1])) * nx - brick.lo[0];
+      for (int x = owned.lo[0]; x <= owned.hi[0]; x++, n++) row[x] = work[2 * n];
+    }
+}
+
+}    // namespace LAMMPS_NS
+
+namespace {
+
+void mesh_sum_ghosts_cb(void *ctx, double *brick)
+{
+  static_cast<CACEMesh *>(ctx)->sum_ghosts(brick);
+}
+
+void mesh_fill_ghosts_cb(void *ctx, double *brick)
+{
+  static_cast<CACEMesh *>(ctx)->fill_ghosts(brick);
+}
+
+void mesh_forward_cb(void *ctx, const double *brick, double *spectrum)
+{
+  static_cast<CACEMesh *>(ctx)->forward(brick, spectrum);
+}
+
+void mesh_backward_cb(void *ctx, const double *spectrum, double *brick)
+{
+  static_cast<CACEMesh *>(ctx)->backward(spectrum, brick);
+}
+
 }    // namespace
 
 /* ---------------------------------------------------------------------- */
@@ -101,6 +419,13 @@ PairCACE::PairCACE(LAMMPS *lmp) : Pair(lmp)
   include_e0 = 1;    // like cace evaluate: the model file's E0s, if it has any, are part of the energy
   long_range = 0;
   cutoff = 0.0;
+  lr_method = CACE_LONG_RANGE_AUTO;
+  lr_accuracy = 0.0;    // the library's default
+  lr_given = 0;
+  lr_pin = 1;
+  pinned = 0;
+  plan_mesh[0] = plan_mesh[1] = plan_mesh[2] = 0;
+  plan_order = 0;
   species = nullptr;
   nmax = 0;
   atom_species = nullptr;
@@ -116,6 +441,7 @@ PairCACE::~PairCACE()
 {
   if (copymode) return;
 
+  mesh.reset();
   cace_model_free(model);
   memory->destroy(atom_species);
   memory->destroy(tag64);
@@ -186,12 +512,18 @@ void PairCACE::compute(int eflag, int vflag)
   sys.tag = !need_tags ? nullptr : nlocal ? tag64 : no_tags;
   sys.natoms = slots;
 
+  // the k-set is pinned in setup() at the start of each run; a force call without one since
+  // the model was (re)configured (e.g. pair_style re-issued, then 'run N pre no') pins here.
+  // Every rank takes the same branches: the flags only change in collective commands.
+  if (long_range && periodic && lr_pin && !pinned) pin_long_range();
+  if (mesh && mesh->decomposition_changed()) rebuild_mesh();
+
   cace_host host;
   host.context = this;
   host.forward_exchange = forward_cb;
   host.reverse_exchange = reverse_cb;
   host.sum_over_ranks = sum_cb;
-  host.mesh = nullptr;   // the distributed mesh comes with the long_range mesh keyword
+  host.mesh = mesh ? &mesh->host : nullptr;    // only while the pinned plan is the mesh
 
   cace_result res;
   res.energy = 0.0;
@@ -260,13 +592,42 @@ void PairCACE::settings(int narg, char **arg)
       if (iarg + 2 > narg) utils::missing_cmd_args(FLERR, "pair_style cace e0", error);
       include_e0 = utils::logical(FLERR, arg[iarg + 1], false, lmp);
       iarg += 2;
+    } else if (strcmp(arg[iarg], "long_range") == 0) {
+      if (iarg + 2 > narg) utils::missing_cmd_args(FLERR, "pair_style cace long_range", error);
+      if (strcmp(arg[iarg + 1], "auto") == 0)
+        lr_method = CACE_LONG_RANGE_AUTO;
+      else if (strcmp(arg[iarg + 1], "direct") == 0)
+        lr_method = CACE_LONG_RANGE_DIRECT;
+      else if (strcmp(arg[iarg + 1], "mesh") == 0)
+        lr_method = CACE_LONG_RANGE_MESH;
+      else
+        error->all(FLERR, "pair_style cace long_range must be 'direct', 'mesh' or 'auto', got '{}'",
+                   arg[iarg + 1]);
+      lr_given = 1;
+      iarg += 2;
+    } else if (strcmp(arg[iarg], "accuracy") == 0) {
+      if (iarg + 2 > narg) utils::missing_cmd_args(FLERR, "pair_style cace accuracy", error);
+      // the range is the library's (cace_model_set_long_range): checked in apply_settings()
+      lr_accuracy = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
+      lr_given = 1;
+      iarg += 2;
+    } else if (strcmp(arg[iarg], "pin") == 0) {
+      if (iarg + 2 > narg) utils::missing_cmd_args(FLERR, "pair_style cace pin", error);
+      lr_pin = utils::logical(FLERR, arg[iarg + 1], false, lmp);
+      iarg += 2;
     } else {
       error->all(FLERR,
                  "Unknown pair_style cace keyword '{}' (known: threads N, precision double|single, "
-                 "e0 yes|no)",
+                 "e0 yes|no, long_range direct|mesh|auto, accuracy X, pin yes|no)",
                  arg[iarg]);
     }
   }
+  // without pinning, every force call chooses its own k-set (and mesh), for which LAMMPS has no
+  // distributed mesh: only the direct sum can follow
+  if (!lr_pin && lr_method != CACE_LONG_RANGE_DIRECT)
+    error->all(FLERR,
+               "pair_style cace pin no needs long_range direct (a k-set chosen at every step "
+               "has no fixed mesh); add 'long_range direct' or remove 'pin no'");
   if (model) apply_settings();    // pair_style re-issued after pair_coeff
 }
 
@@ -369,6 +730,12 @@ void PairCACE::init_style()
   if (cace_model_check_boundary(model, domain->xperiodic, domain->yperiodic, domain->zperiodic, err,
                                 sizeof(err)) != CACE_OK)
     error->all(FLERR, "Pair style cace: {}", err);
+  const int periodic = domain->xperiodic && domain->yperiodic && domain->zperiodic;
+  if (long_range && !periodic && lr_method == CACE_LONG_RANGE_MESH)
+    error->all(FLERR,
+               "pair_style cace long_range mesh needs a box periodic in all three directions "
+               "(with open boundaries the long-range term is a direct erf pair sum): use "
+               "'boundary p p p', or long_range auto or direct");
 
   // the library's exchanges go through LAMMPS' comm buffers, which are sized from these
   comm_forward = comm_reverse = cace_model_exchange_width(model);
@@ -393,6 +760,123 @@ void PairCACE::init_style()
 double PairCACE::init_one(int /*i*/, int /*j*/)
 {
   return cutoff;
+}
+
+/* ----------------------------------------------------------------------
+   start of every run and minimization (Verlet/Respa/Min::setup() -> Force::setup(); also
+   through pair_style hybrid): pin the long-range k-set to the cell as it is now.
+
+   Why here and not in init_style(): init_style() runs in init() before the run's box is final
+   (setup() has already done domain->reset_box(), comm->setup() and the neighbour build), and
+   init() also runs for commands that compute nothing. setup() runs once per 'run', 'minimize'
+   and 'rerun', right before the first force call, so 'run 0' evaluates exactly upstream's
+   k-set for the current cell, and the k-set (and mesh) then stay fixed for the whole run: the
+   energy is a smooth function of the box under fix npt or fix deform, and the virial is its
+   derivative. 'run N pre no' skips setup() and keeps the previous run's k-set.
+------------------------------------------------------------------------- */
+
+void PairCACE::setup()
+{
+  pin_long_range();
+}
+
+void PairCACE::pin_long_range()
+{
+  const int periodic = domain->xperiodic && domain->yperiodic && domain->zperiodic;
+  if (!long_range || !periodic || !lr_pin) {
+    // no long-range term, the open-boundary erf pair sum, or a k-set per force call (pin no)
+    unpin_long_range();
+    return;
+  }
+  const double *h = domain->h;
+  const double cell[9] = {h[0], 0.0, 0.0, h[5], h[1], 0.0, h[4], h[3], h[2]};
+  cace_long_range_plan plan;
+  char err[ERRLEN] = "";
+  // collective-free and deterministic: every rank gets the same plan (or the same error)
+  if (cace_model_pin_long_range(model, cell, atom->natoms, &plan, err, sizeof(err)) != CACE_OK)
+    error->all(FLERR, "pair_style cace long range for this box ({} atoms): {}", atom->natoms,
+               err);
+  pinned = 1;
+  const bool use_mesh = plan.method == CACE_LONG_RANGE_MESH;
+  for (int a = 0; a < 3; a++) plan_mesh[a] = use_mesh ? plan.mesh[a] : 0;
+  plan_order = use_mesh ? plan.order : 0;
+  rebuild_mesh();
+
+  if (comm->me == 0) {
+    const std::string kset = fmt::format("{} k-vectors (kmax {} {} {})", plan.kvector_count,
+                                         plan.kmax[0], plan.kmax[1], plan.kmax[2]);
+    if (use_mesh)
+      utils::logmesg(lmp,
+                     "CACE long range: mesh {}x{}x{}, B-spline order {}, accuracy {:g}, {}, "
+                     "k-set pinned to the cell at step {} ({}x{}x{} mesh points with ghosts on "
+                     "rank 0)\n",
+                     plan.mesh[0], plan.mesh[1], plan.mesh[2], plan.order, plan.accuracy, kset,
+                     update->ntimestep, mesh->host.brick_hi[0] - mesh->host.brick_lo[0] + 1,
+                     mesh->host.brick_hi[1] - mesh->host.brick_lo[1] + 1,
+                     mesh->host.brick_hi[2] - mesh->host.brick_lo[2] + 1);
+    else
+      utils::logmesg(lmp, "CACE long range: direct sum, {}, k-set pinned to the cell at step {}\n",
+                     kset, update->ntimestep);
+  }
+}
+
+void PairCACE::unpin_long_range()
+{
+  if (model) cace_model_unpin_long_range(model);
+  pinned = 0;
+  plan_mesh[0] = plan_mesh[1] = plan_mesh[2] = 0;
+  plan_order = 0;
+  mesh.reset();
+}
+
+// (Re)builds the distributed mesh for the pinned plan with the current domain decomposition,
+// or frees it when the plan is the direct sum. Collective.
+void PairCACE::rebuild_mesh()
+{
+  mesh.reset();
+  if (plan_order > 0) mesh = std::make_unique<CACEMesh>(lmp, this, plan_mesh, plan_order);
+}
+
+/* ----------------------------------------------------------------------
+   the subdomains changed (fix balance, balance): the mesh bricks must follow them
+------------------------------------------------------------------------- */
+
+void PairCACE::reset_grid()
+{
+  if (mesh) rebuild_mesh();
+}
+
+/* ----------------------------------------------------------------------
+   Grid3d callbacks of the mesh exchanges: `list` holds offsets into the brick being exchanged
+   (CACEMesh::data), one double per mesh point
+------------------------------------------------------------------------- */
+
+void PairCACE::pack_forward_grid(int /*which*/, void *vbuf, int n, int *list)
+{
+  auto *buf = static_cast<double *>(vbuf);
+  const double *data = mesh->data;
+  for (int i = 0; i < n; i++) buf[i] = data[list[i]];
+}
+
+void PairCACE::unpack_forward_grid(int /*which*/, void *vbuf, int n, int *list)
+{
+  const auto *buf = static_cast<const double *>(vbuf);
+  double *data = mesh->data;
+  for (int i = 0; i < n; i++) data[list[i]] = buf[i];
+}
+
+void PairCACE::pack_reverse_grid(int /*which*/, void *vbuf, int n, int *list)
+{
+  auto *buf = static_cast<double *>(vbuf);
+  const double *data = mesh->data;
+  for (int i = 0; i < n; i++) buf[i] = data[list[i]];
+}
+
+void PairCACE::unpack_reverse_grid(int /*which*/, void *vbuf, int n, int *list)
+{
+  const auto *buf = static_cast<const double *>(vbuf);
+  double *data = mesh->data;
+  for (int i = 0; i < n; i++) data[list[i]] += buf[i];
 }
 
 /* ----------------------------------------------------------------------
@@ -536,4 +1020,23 @@ void PairCACE::apply_settings()
     error->all(FLERR, "pair_style cace threads {}: {}", nthreads, err);
   if (cace_model_set_precision(model, single_precision, err, sizeof(err)) != CACE_OK)
     error->all(FLERR, "pair_style cace precision single: {}", err);
+
+  // the long-range method: the library checks the accuracy's range and refuses 'mesh' for a
+  // model without a long-range term. 'direct' or 'auto' (the default) with such a model only
+  // have nothing to do, so they are a warning when given explicitly.
+  static const char *const method_name[3] = {"auto", "direct", "mesh"};
+  if (long_range || lr_method == CACE_LONG_RANGE_MESH) {
+    if (cace_model_set_long_range(model, lr_method, lr_accuracy, err, sizeof(err)) != CACE_OK)
+      error->all(FLERR, "pair_style cace long_range {}{}: {}", method_name[lr_method],
+                 lr_accuracy != 0.0 ? fmt::format(" accuracy {:g}", lr_accuracy) : "", err);
+  } else if (lr_given && comm->me == 0) {
+    error->warning(FLERR,
+                   "pair_style cace long_range/accuracy ignored: the model has no long-range term");
+  }
+  if (long_range && lr_method == CACE_LONG_RANGE_DIRECT && lr_accuracy != 0.0 && comm->me == 0)
+    error->warning(FLERR, "pair_style cace accuracy {:g} ignored: it sizes the mesh, and "
+                          "long_range direct sums the k-vectors exactly", lr_accuracy);
+  // the library may have dropped its pinned k-set with the new settings: pin again before the
+  // next force call
+  unpin_long_range();
 }

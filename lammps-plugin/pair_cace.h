@@ -14,11 +14,14 @@ PairStyle(cace,PairCACE);
 
 #include "pair.h"
 
+#include <memory>
 #include <vector>
 
 struct cace_model;    // opaque handle of the Swift library (PIMPL: no library types here)
 
 namespace LAMMPS_NS {
+
+class CACEMesh;    // the distributed mesh of the particle-mesh long-range method (pair_cace.cpp)
 
 class PairCACE : public Pair {
  public:
@@ -29,12 +32,20 @@ class PairCACE : public Pair {
   void settings(int, char **) override;
   void coeff(int, char **) override;
   void init_style() override;
+  void setup() override;
   double init_one(int, int) override;
+  void reset_grid() override;
 
   int pack_forward_comm(int, int *, double *, int, int *) override;
   void unpack_forward_comm(int, int, double *) override;
   int pack_reverse_comm(int, int, double *) override;
   void unpack_reverse_comm(int, int *, double *) override;
+
+  // Grid3d ghost-point exchanges of the mesh (caller Grid3d::PAIR)
+  void pack_forward_grid(int, void *, int, int *) override;
+  void unpack_forward_grid(int, void *, int, int *) override;
+  void pack_reverse_grid(int, void *, int, int *) override;
+  void unpack_reverse_grid(int, void *, int, int *) override;
 
   // called from the library's host callbacks during compute()
   void exchange(double *data, int width, bool reverse);
@@ -47,6 +58,17 @@ class PairCACE : public Pair {
   int include_e0;    // add the model file's per-element reference energies
   int long_range;    // the model has a long-range term (needs atom IDs with open boundaries)
   double cutoff;
+
+  // long-range method (cace.h: CACE_LONG_RANGE_AUTO/DIRECT/MESH) and mesh accuracy (0 = the
+  // library's default); lr_given: the long_range or accuracy keyword was used
+  int lr_method;
+  double lr_accuracy;
+  int lr_given;
+  int lr_pin;          // 1: fix the k-set at the start of each run (default); 0: per evaluation
+  int pinned;          // the model's k-set is pinned to the cell of the last setup()
+  int plan_mesh[3];    // mesh points and B-spline order of the pinned plan (mesh method)
+  int plan_order;
+  std::unique_ptr<CACEMesh> mesh;    // the distributed mesh while the pinned plan is a mesh
 
   int *species;      // per LAMMPS type: model element index, -1 for NULL
   int nmax;          // allocated rows of atom_species / tag64
@@ -66,6 +88,9 @@ class PairCACE : public Pair {
   void apply_settings();
   void check_masses();
   void check_finite(int nall, double energy, const double *vir);
+  void pin_long_range();
+  void unpin_long_range();
+  void rebuild_mesh();
 };
 
 }    // namespace LAMMPS_NS
