@@ -2,7 +2,7 @@
 // libFuzzer targets for the readers of untrusted input. Build and run with
 //   swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
 //   .build/release/FuzzSafeTensors -max_total_time=600 corpus/safetensors
-// (see README.md in this folder). A separate package, because these executables have no main
+// (see run.sh in this folder).
 // without -sanitize=fuzzer.
 import PackageDescription
 
@@ -12,5 +12,11 @@ let package = Package(
     targets: [
         .executableTarget(name: "FuzzSafeTensors", dependencies: [.product(name: "CACE", package: "pair-cace")]),
         .executableTarget(name: "FuzzExtendedXYZ", dependencies: [.product(name: "CACEStructures", package: "pair-cace")]),
+        // Structure-aware: a custom mutator edits the metadata JSON and the tensor table of valid models.
+        .executableTarget(name: "FuzzModelMetadata", dependencies: [.product(name: "CACE", package: "pair-cace"),
+                                                                    .product(name: "CACEStructures", package: "pair-cace")]),
+        // The training-data reader of `cace fit`: extended XYZ with labels, then LabelledFrame.frames.
+        .executableTarget(name: "FuzzTrainingData", dependencies: [.product(name: "CACEFit", package: "pair-cace"),
+                                                                   .product(name: "CACEStructures", package: "pair-cace")]),
     ]
 )
