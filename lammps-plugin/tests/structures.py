@@ -100,3 +100,15 @@ def synthetic_crystal(seed=7, reps=(3, 3, 3)):
     108 atoms (for the synthetic Al/Cu models; the cell exceeds twice the 4 A cutoff)."""
     return fcc_crystal([13, 29], a=3.6, reps=reps, rattle=0.1, seed=seed,
                        tilt=(0.6, -0.4, 0.5), name="synthetic_fcc")
+
+
+def replicate(s, reps):
+    """The periodic structure s repeated reps = (na, nb, nc) times along its cell vectors (any
+    triclinic cell; a restricted-triclinic cell stays restricted). Atoms are ordered replica by
+    replica, each replica in the order of s; the reference results are dropped."""
+    na, nb, nc = reps
+    shifts = np.array([i * s.cell[0] + j * s.cell[1] + k * s.cell[2]
+                       for i in range(na) for j in range(nb) for k in range(nc)])
+    positions = (s.positions[None, :, :] + shifts[:, None, :]).reshape(-1, 3)
+    cell = s.cell * np.array([na, nb, nc], dtype=float)[:, None]
+    return Structure(f"{s.name}_x{na}x{nb}x{nc}", np.tile(s.numbers, len(shifts)), positions, cell)

@@ -19,7 +19,7 @@ NPROCS = (1, 2)
 # type mapping, init_style, and an error inside the library call (error->one on one rank)
 ALSO_MPI = {"units_real", "garbage_model", "unknown_element", "newton_off",
             "mixed_boundary_long_range", "coincident_atoms", "all_types_null", "non_finite_energy",
-            "non_finite_force"}
+            "non_finite_force", "mesh_open_boundaries", "mesh_too_large"}
 
 
 @dataclass
@@ -27,6 +27,7 @@ class Files:
     wd: Path            # the directory of the decks and of the files below
     model: Path         # the synthetic model "mp_lr"
     overflow: Path      # a model whose E0s overflow the energy
+    short_range: Path   # the synthetic model "mp" (no long-range term)
 
 
 def _write_inputs(wd, synthetic):
@@ -57,13 +58,17 @@ def _write_inputs(wd, synthetic):
     # -inf (with e0 yes). pair_style cace must stop instead of handing -inf to LAMMPS
     overflow = synthetic_model.write_model(wd / "e0_overflow.safetensors", [13, 29], seed=13,
                                            atomic_energies={13: -1e308, 29: -1e308})
-    return Files(wd, model, overflow)
+    # a few atoms in a 160 A box: at accuracy 1e-12 the mesh would exceed the library's limit
+    sparse = fcc_crystal([13, 29], reps=(1, 1, 1), seed=3)
+    write_data(wd / "huge.data", Structure("huge", sparse.numbers, sparse.positions + 80.0,
+                                           np.diag([160.0, 160.0, 160.0])))
+    return Files(wd, model, overflow, synthetic("mp"))
 
 
 def _cases(files):
     """{name: (input text, key phrase of the expected error: text or compiled regex)}. Only
     formats text: with placeholder Files it gives the case names at collection time."""
-    wd, model, overflow = files.wd, files.model, files.overflow
+    wd, model, overflow, short_range = files.wd, files.model, files.overflow, files.short_range
 
     def deck(pair_coeff=f"{model} Al Cu", pair_style="", units="metal", boundary="p p p",
              data="ok.data", before="", after="run 0"):
@@ -113,11 +118,29 @@ def _cases(files):
         # the plugin says "non-finite energy"; a check in the library may stop it first
         ("non_finite_energy", deck(pair_coeff=f"{overflow} Al Cu", pair_style="e0 yes"),
          re.compile(r"non-?finite.*energy|energy.*(non-?finite|not finite)", re.I)),
+        # the long-range keywords (issue 15); the accuracy range and the mesh size limit are the
+        # library's checks, passed on with the keyword that was given
+        ("long_range_unknown_method", deck(pair_style="long_range fast"),
+         "long_range must be 'direct', 'mesh' or 'auto', got 'fast'"),
+        ("accuracy_out_of_range", deck(pair_style="long_range mesh accuracy 0.5"),
+         "pair_style cace long_range mesh accuracy 0.5:"),
+        ("accuracy_not_a_number", deck(pair_style="long_range mesh accuracy tight"),
+         "Expected floating point parameter"),
+        ("mesh_open_boundaries", deck(pair_style="long_range mesh", boundary="f f f",
+                                      data="inside.data"),
+         "long_range mesh needs a box periodic in all three directions"),
+        ("mesh_without_long_range", deck(pair_coeff=f"{short_range} Al Cu",
+                                         pair_style="long_range mesh"),
+         "pair_style cace long_range mesh:"),
+        ("mesh_too_large", deck(pair_style="long_range mesh accuracy 1e-12", data="huge.data"),
+         "would need a mesh of"),
+        ("pin_no_with_mesh", deck(pair_style="long_range mesh pin no"),
+         "pin no needs long_range direct"),
     ]
     return {name: (text, phrase) for name, text, phrase in cases}
 
 
-CASE_NAMES = list(_cases(Files(Path("WD"), Path("MODEL"), Path("OVERFLOW"))))
+CASE_NAMES = list(_cases(Files(Path("WD"), Path("MODEL"), Path("OVERFLOW"), Path("SR"))))
 PARAMS = [pytest.param(name, n, id=f"{name}-np{n}")
           for name in CASE_NAMES for n in (NPROCS if name in ALSO_MPI else NPROCS[:1])]
 

@@ -3,7 +3,9 @@ in a hot run, a tiled (RCB) decomposition rebalanced by fix balance, a processor
 leaves most ranks empty followed by the balance command, and a restart written on 8 ranks read
 on 6 and on 1. Energies, virials, per-atom energies and forces must equal the serial answer to
 1e-10 relative, for a model without message passing (evaluated atom by atom), a message-passing
-model and a message-passing model with the Ewald long-range term (synthetic models).
+model and a message-passing model with the Ewald long-range term (synthetic models), the last one
+also with 'long_range mesh' (mp_lr_mesh: the distributed mesh rebuilt by fix balance, bricks of
+ranks without atoms, restarts).
 
 Per model, one module-wide set of LAMMPS runs (shared) serves the tests:
   hot-np1, hot-np6, hot-np8  the same hot NVE run (2000 K plus a drift velocity, 40 steps):
@@ -22,7 +24,9 @@ from lammps_run import NKTV2P, PLUGIN, preamble, run_lammps
 from structures import Structure, fcc_crystal, synthetic_crystal
 
 REL = 1e-10
-MODELS = ["sr", "mp", "mp_lr"]     # atom by atom, message passing, message passing + Ewald
+# atom by atom, message passing, message passing + Ewald (direct sum, and particle mesh)
+MODELS = ["sr", "mp", "mp_lr", "mp_lr_mesh"]
+PAIR_ARGS = {"mp_lr_mesh": "long_range mesh"}
 STEPS = 40
 HOT = ("velocity all create 2000 {seed} mom yes rot yes dist gaussian\n"
        "velocity all set 8.0 6.0 4.0 sum yes\n"    # Angstrom/ps: every atom drifts across ranks
@@ -58,7 +62,7 @@ def _slab():
     return Structure("slab", s.numbers, s.positions + [10.0, 0.0, 0.0], cell)
 
 
-def _runs(wd, model):
+def _runs(wd, model, pair_args=""):
     """Every LAMMPS run of one model; returns {label: (RESULT entry, dump frame)} and the logs."""
     elements = write_data(wd / "crystal.data", synthetic_crystal(seed=9))
     write_data(wd / "slab.data", _slab())
@@ -67,7 +71,8 @@ def _runs(wd, model):
     for n, extra in [(1, ""), (6, ""),
                      (8, "comm_style tiled\nfix bal all balance 10 1.0 rcb\n")]:
         label = f"hot-np{n}"
-        text = (preamble("crystal.data", model, elements) + _computes() + hot + extra +
+        text = (preamble("crystal.data", model, elements, pair_args=pair_args) + _computes() +
+                hot + extra +
                 f"dump start all custom 1 {label}-start.dump id c_owner\n"
                 "dump_modify start sort id\nrun 0\nundump start\n" +
                 f"run {STEPS}\n" + _measure(label) +
@@ -76,12 +81,13 @@ def _runs(wd, model):
     for n in (6, 1):
         label = f"restart-np{n}"
         text = (f"plugin load {PLUGIN}\nread_restart hot.restart\n"
-                f"pair_style cace\npair_coeff * * {model} {' '.join(elements)}\n"
+                f"pair_style cace {pair_args}\npair_coeff * * {model} {' '.join(elements)}\n"
                 + _computes() + _measure(label))
         logs[label] = run_lammps(wd, text, nprocs=n, name=f"in.{label}").log
     for n in (1, 8):
         text = (("processors 8 1 1\n" if n == 8 else "") +
-                preamble("slab.data", model, elements) + _computes() + _measure(f"slab-np{n}-start") +
+                preamble("slab.data", model, elements, pair_args=pair_args) + _computes() +
+                _measure(f"slab-np{n}-start") +
                 HOT.format(seed=99) + "thermo 5\n" + "run 20\n" + _measure(f"slab-np{n}-hot") +
                 "balance 1.0 shift x 20 1.0\n" + _measure(f"slab-np{n}-balanced"))
         logs[f"slab-np{n}"] = run_lammps(wd, text, nprocs=n, name=f"in.slab-np{n}").log
@@ -93,7 +99,8 @@ def _runs(wd, model):
 
 def _shared_runs(tmp_path_factory, synthetic, shared, kind):
     return shared.once(kind, lambda: _runs(tmp_path_factory.mktemp(f"stress_{kind}"),
-                                           synthetic(kind)))
+                                           synthetic(kind.removesuffix("_mesh")),
+                                           PAIR_ARGS.get(kind, "")))
 
 
 def _owners(frame):
@@ -131,6 +138,8 @@ def test_hot_run(tmp_path_factory, synthetic, shared, kind, ranks):
     moved = int(np.sum(start != end))
     c.that(moved >= 10, f"only {moved} atoms changed their owning rank on np {ranks}")
     c.that(abs(serial["PotEng"][-1] - serial["PotEng"][0]) > 1e-2, "the energy hardly changed")
+    if kind in PAIR_ARGS:
+        c.that("CACE long range: mesh" in logs[label], f"{label} did not use the mesh")
     c.done()
 
 
