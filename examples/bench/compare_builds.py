@@ -10,8 +10,15 @@ import argparse
 import json
 import statistics
 import subprocess
+import os
 import sys
 from pathlib import Path
+
+import importlib.util  # noqa: E402
+_spec = importlib.util.spec_from_file_location("pair_cace_atomic", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "python", "pair_cace", "atomic.py"))
+_atomic = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_atomic)  # pair_cace/atomic.py of this checkout: files are written whole or not at all
+write_text = _atomic.write_text
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT.parent / "shared" / "reference"
@@ -25,28 +32,28 @@ def replicate(source, reps, out):
     cell = [float(v) for v in lattice]
     lx, ly, lz = cell[0], cell[4], cell[8]
     rows = [l.split()[:4] for l in lines[2:2 + n]]
-    with open(out, "w") as f:
-        f.write(f"{n * reps ** 3}\nLattice=\"{lx * reps} 0 0 0 {ly * reps} 0 0 0 {lz * reps}\" "
-                "Properties=species:S:1:pos:R:3 pbc=\"T T T\"\n")
-        for i in range(reps):
-            for j in range(reps):
-                for k in range(reps):
-                    for s, x, y, z in rows:
-                        f.write(f"{s} {float(x) + i * lx:.10f} {float(y) + j * ly:.10f} {float(z) + k * lz:.10f}\n")
+    text = [f"{n * reps ** 3}\nLattice=\"{lx * reps} 0 0 0 {ly * reps} 0 0 0 {lz * reps}\" "
+            "Properties=species:S:1:pos:R:3 pbc=\"T T T\"\n"]
+    for i in range(reps):
+        for j in range(reps):
+            for k in range(reps):
+                for s, x, y, z in rows:
+                    text.append(f"{s} {float(x) + i * lx:.10f} {float(y) + j * ly:.10f} {float(z) + k * lz:.10f}\n")
+    write_text(out, "".join(text))
     return out
 
 
 def diamond(cells, out, a=5.431):
     basis = [(0, 0, 0), (0, .5, .5), (.5, 0, .5), (.5, .5, 0),
              (.25, .25, .25), (.25, .75, .75), (.75, .25, .75), (.75, .75, .25)]
-    with open(out, "w") as f:
-        f.write(f"{8 * cells ** 3}\nLattice=\"{a * cells} 0 0 0 {a * cells} 0 0 0 {a * cells}\" "
-                "Properties=species:S:1:pos:R:3 pbc=\"T T T\"\n")
-        for i in range(cells):
-            for j in range(cells):
-                for k in range(cells):
-                    for b in basis:
-                        f.write(f"Si {(i + b[0]) * a:.10f} {(j + b[1]) * a:.10f} {(k + b[2]) * a:.10f}\n")
+    text = [f"{8 * cells ** 3}\nLattice=\"{a * cells} 0 0 0 {a * cells} 0 0 0 {a * cells}\" "
+            "Properties=species:S:1:pos:R:3 pbc=\"T T T\"\n"]
+    for i in range(cells):
+        for j in range(cells):
+            for k in range(cells):
+                for b in basis:
+                    text.append(f"Si {(i + b[0]) * a:.10f} {(j + b[1]) * a:.10f} {(k + b[2]) * a:.10f}\n")
+    write_text(out, "".join(text))
     return out
 
 

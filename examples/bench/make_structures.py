@@ -8,9 +8,16 @@ Only orthorhombic sources are replicated (the reference boxes are cubic).
 Atom types follow the order of MASSES below: water gets types 1 = O, 2 = H, the order of
 `pair_coeff * * water.safetensors O H` in the README and of the elements in in.bench; the
 first line of each data file names the types (bench.py passes it on to pair_coeff)."""
+import os
 import re
 import sys
 from pathlib import Path
+
+import importlib.util  # noqa: E402
+_spec = importlib.util.spec_from_file_location("pair_cace_atomic", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "python", "pair_cace", "atomic.py"))
+_atomic = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_atomic)  # pair_cace/atomic.py of this checkout: files are written whole or not at all
+write_text = _atomic.write_text
 
 # the key order is the atom type order (O before H: see above)
 MASSES = {"O": 15.999, "H": 1.008, "C": 12.011, "Al": 26.982, "Ni": 58.693, "Cu": 63.546, "Si": 28.085}
@@ -37,18 +44,18 @@ def main():
                 for i in range(na) for j in range(nb) for k in range(nc) for s, x in atoms]
         stem = outdir / f"{Path(source).stem}_x{r}"
         box = (lx * na, ly * nb, lz * nc)
-        with open(f"{stem}.xyz", "w") as f:
-            f.write(f"{len(rows)}\nLattice=\"{box[0]} 0 0 0 {box[1]} 0 0 0 {box[2]}\" "
-                    "Properties=species:S:1:pos:R:3 pbc=\"T T T\"\n")
-            f.writelines(f"{s} {x[0]:.10f} {x[1]:.10f} {x[2]:.10f}\n" for s, x in rows)
-        with open(f"{stem}.data", "w") as f:
-            f.write(f"# {source} replicated {na}x{nb}x{nc}; types: {' '.join(elements)}\n\n")
-            f.write(f"{len(rows)} atoms\n{len(elements)} atom types\n\n")
-            f.write(f"0 {box[0]} xlo xhi\n0 {box[1]} ylo yhi\n0 {box[2]} zlo zhi\n\nMasses\n\n")
-            f.writelines(f"{t + 1} {MASSES[e]}\n" for t, e in enumerate(elements))
-            f.write("\nAtoms # atomic\n\n")
-            f.writelines(f"{n + 1} {elements.index(s) + 1} {x[0]:.10f} {x[1]:.10f} {x[2]:.10f}\n"
-                         for n, (s, x) in enumerate(rows))
+        write_text(f"{stem}.xyz",
+                   f"{len(rows)}\nLattice=\"{box[0]} 0 0 0 {box[1]} 0 0 0 {box[2]}\" "
+                   "Properties=species:S:1:pos:R:3 pbc=\"T T T\"\n"
+                   + "".join(f"{s} {x[0]:.10f} {x[1]:.10f} {x[2]:.10f}\n" for s, x in rows))
+        write_text(f"{stem}.data",
+                   f"# {source} replicated {na}x{nb}x{nc}; types: {' '.join(elements)}\n\n"
+                   f"{len(rows)} atoms\n{len(elements)} atom types\n\n"
+                   f"0 {box[0]} xlo xhi\n0 {box[1]} ylo yhi\n0 {box[2]} zlo zhi\n\nMasses\n\n"
+                   + "".join(f"{t + 1} {MASSES[e]}\n" for t, e in enumerate(elements))
+                   + "\nAtoms # atomic\n\n"
+                   + "".join(f"{n + 1} {elements.index(s) + 1} {x[0]:.10f} {x[1]:.10f} {x[2]:.10f}\n"
+                             for n, (s, x) in enumerate(rows)))
         print(f"{stem}.xyz / .data: {len(rows)} atoms ({' '.join(elements)})")
 
 

@@ -11,6 +11,7 @@ The test set uses other seeds, temperatures and strains and is never used in tra
     python generate_data.py [--lmp build/lmp] [--pot Si.sw]
 """
 import argparse
+import io
 import os
 import subprocess
 import tempfile
@@ -20,6 +21,13 @@ from ase import Atoms
 from ase.build import bulk, diamond100, diamond111
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
+
+import sys  # noqa: E402
+import importlib.util  # noqa: E402
+_spec = importlib.util.spec_from_file_location("pair_cace_atomic", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "python", "pair_cace", "atomic.py"))
+_atomic = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_atomic)  # pair_cace/atomic.py of this checkout: files are written whole or not at all
+write_text = _atomic.write_text
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "../.."))
@@ -63,12 +71,10 @@ def write_lammps_data(atoms, path):
     """LAMMPS data file; the cell must already be lower triangular (a along x, b in xy)."""
     c = atoms.cell.array
     assert abs(c[0, 1]) + abs(c[0, 2]) + abs(c[1, 2]) < 1e-8, "cell not in LAMMPS form"
-    with open(path, "w") as f:
-        f.write(f"SW silicon\n\n{len(atoms)} atoms\n1 atom types\n\n")
-        f.write(f"0 {c[0,0]:.12f} xlo xhi\n0 {c[1,1]:.12f} ylo yhi\n0 {c[2,2]:.12f} zlo zhi\n")
-        f.write(f"{c[1,0]:.12f} {c[2,0]:.12f} {c[2,1]:.12f} xy xz yz\n\nAtoms # atomic\n\n")
-        for i, p in enumerate(atoms.positions, 1):
-            f.write(f"{i} 1 {p[0]:.12f} {p[1]:.12f} {p[2]:.12f}\n")
+    write_text(path, f"SW silicon\n\n{len(atoms)} atoms\n1 atom types\n\n"
+               f"0 {c[0,0]:.12f} xlo xhi\n0 {c[1,1]:.12f} ylo yhi\n0 {c[2,2]:.12f} zlo zhi\n"
+               f"{c[1,0]:.12f} {c[2,0]:.12f} {c[2,1]:.12f} xy xz yz\n\nAtoms # atomic\n\n"
+               + "".join(f"{i} 1 {p[0]:.12f} {p[1]:.12f} {p[2]:.12f}\n" for i, p in enumerate(atoms.positions, 1)))
 
 
 def read_dump(path):
@@ -184,7 +190,9 @@ def main():
     for name, fn in (("train", train_set), ("test", test_set)):
         print(f"{name} set:", flush=True)
         frames = fn(args)
-        write(os.path.join(args.out, f"{name}.xyz"), frames, format="extxyz")
+        text = io.StringIO()
+        write(text, frames, format="extxyz")   # atomic: into memory, then whole into the file
+        write_text(os.path.join(args.out, f"{name}.xyz"), text.getvalue())
         print(f"wrote {len(frames)} frames, {sum(map(len, frames))} atoms -> {args.out}/{name}.xyz")
 
 

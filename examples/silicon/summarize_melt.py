@@ -13,6 +13,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rdf  # noqa: E402
+import importlib.util  # noqa: E402
+_spec = importlib.util.spec_from_file_location("pair_cace_atomic", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "python", "pair_cace", "atomic.py"))
+_atomic = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_atomic)  # pair_cace/atomic.py of this checkout: files are written whole or not at all
+atomic_write = _atomic.atomic_write
+write_json = _atomic.write_json
 
 
 def speed(log):
@@ -51,7 +57,7 @@ def main():
            f"(similarity {cmp['similarity']:.3f})")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(f"{d}/rdf.png", dpi=120)
+    atomic_write(f"{d}/rdf.png", lambda f: fig.savefig(f, format="png", dpi=120))
 
     c, s = res["cace"], res["sw"]
     print(f"\n{'':28s}{'CACE':>14s}{'SW':>14s}")
@@ -66,7 +72,7 @@ def main():
           f"RMS difference {cmp['rms_difference']:.4f}")
     for v in res.values():
         v["g"] = v["g"].tolist()
-    json.dump({**res, "r_A": r.tolist(), "rdf_comparison": cmp}, open(f"{d}/summary.json", "w"), indent=1)
+    write_json(f"{d}/summary.json", {**res, "r_A": r.tolist(), "rdf_comparison": cmp}, indent=1)
     print(f"plot: {d}/rdf.png   numbers: {d}/summary.json")
 
 

@@ -28,6 +28,14 @@ from cace.representations import Cace
 from cace.tasks import GetLoss, TrainingTask
 from cace.tools import Metrics
 
+import sys  # noqa: E402
+import importlib.util  # noqa: E402
+_spec = importlib.util.spec_from_file_location("pair_cace_atomic", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "python", "pair_cace", "atomic.py"))
+_atomic = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_atomic)  # pair_cace/atomic.py of this checkout: files are written whole or not at all
+atomic_write = _atomic.atomic_write
+write_json = _atomic.write_json
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -66,7 +74,7 @@ def main():
     frames = ase.io.read(cfg["train"], ":")
     # single element: the least-squares E0 is the mean energy per atom
     e0 = {14: float(sum(a.get_potential_energy() for a in frames) / sum(len(a) for a in frames))}
-    json.dump({str(z): e for z, e in e0.items()}, open("data/e0.json", "w"))
+    write_json("data/e0.json", {str(z): e for z, e in e0.items()})
     logging.info(f"E0 = {e0}")
     col = cace.tasks.get_dataset_from_xyz(train_path=cfg["train"], valid_fraction=cfg["valid_fraction"],
                                           seed=cfg["seed"], cutoff=cfg["cutoff"], atomic_energies=e0,
@@ -123,7 +131,7 @@ def main():
                   f"valid E {1000 * e:7.2f} meV/atom  F {f:.4f} eV/A", flush=True)
             if best is None or score < best[0] or phase != best[1]:
                 best = (score, phase, epoch, e, f)
-                torch.save(current, cfg["output"])
+                atomic_write(cfg["output"], lambda f: torch.save(current, f))
     _, _, ep, e, f = best
     # metrics.json: one entry per run (a run with --init is appended to the previous ones)
     run = {"init": args.init, "settings": cfg, "train_frames": len(col.train), "valid_frames": len(col.valid),
@@ -131,7 +139,7 @@ def main():
            "epochs": epoch, "minutes": round((time.time() - t0) / 60, 1),
            "valid_e_rmse_meV_atom": 1000 * e, "valid_f_rmse_eV_A": f, "history": history}
     runs = json.load(open("metrics.json"))["runs"] if args.init and os.path.exists("metrics.json") else []
-    json.dump({"runs": runs + [run]}, open("metrics.json", "w"), indent=1)
+    write_json("metrics.json", {"runs": runs + [run]}, indent=1)
     print(f"best model (epoch {ep}): valid E {1000 * e:.2f} meV/atom, F {f:.4f} eV/A -> {cfg['output']}")
 
 

@@ -24,6 +24,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "../.."))
 sys.path.insert(0, HERE)
 import rdf  # noqa: E402
+import importlib.util  # noqa: E402
+_spec = importlib.util.spec_from_file_location("pair_cace_atomic", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "python", "pair_cace", "atomic.py"))
+_atomic = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_atomic)  # pair_cace/atomic.py of this checkout: files are written whole or not at all
+write_json = _atomic.write_json
+write_text = _atomic.write_text
 from generate_data import default_potential, diamond, write_lammps_data  # noqa: E402
 
 TARGETS = {"force_rmse": 0.05, "energy_rmse_meV": 3.0, "a0_rel": 0.005, "B_rel": 0.05}
@@ -100,7 +106,7 @@ def update_metrics(res):
                   "a0_A": {p: res["eos"][p]["a0_A"] for p in ("sw", "cace")},
                   "B_GPa": {p: res["eos"][p]["B_GPa"] for p in ("sw", "cace")},
                   "rdf_2500K_similarity": res["rdf_2500K"]["similarity"], "checks": res["checks"]}
-    json.dump(m, open(path, "w"), indent=1)
+    write_json(path, m, indent=1)
 
 
 def main():
@@ -116,9 +122,9 @@ def main():
     res = {"model": os.path.relpath(args.model, HERE)}
     with tempfile.TemporaryDirectory() as tmp:
         sw, cace = f"{tmp}/sw.lmp", f"{tmp}/cace.lmp"
-        open(sw, "w").write(f"pair_style sw\npair_coeff * * {args.pot or default_potential()} Si\n")
-        open(cace, "w").write(f"plugin load {args.plugin}\npair_style cace e0 yes\n"
-                              f"pair_coeff * * {args.model} Si\n")
+        write_text(sw, f"pair_style sw\npair_coeff * * {args.pot or default_potential()} Si\n")
+        write_text(cace, f"plugin load {args.plugin}\npair_style cace e0 yes\n"
+                         f"pair_coeff * * {args.model} Si\n")
         print("test set (cace evaluate) ...", flush=True)
         res["test_set"] = test_set_errors(args.model, args.cace)
         print("E(V) curves (LAMMPS) ...", flush=True)
@@ -149,7 +155,7 @@ def main():
     for k, v in t["by_config_type"].items():
         print(f"  {k:14s} {v['frames']:3d} frames  E {v['energy_rmse_meV_atom']:6.2f} meV/atom  F {v['force_rmse_eV_A']:.4f} eV/A")
     print("checks:", ", ".join(f"{k} {'PASS' if v else 'FAIL'}" for k, v in res["checks"].items()))
-    json.dump(res, open(os.path.join(HERE, "validation.json"), "w"), indent=1)
+    write_json(os.path.join(HERE, "validation.json"), res, indent=1)
     update_metrics(res)
     print(f"wrote {os.path.join(HERE, 'validation.json')}")
 

@@ -8,8 +8,10 @@ the module and the option.
 
 from __future__ import annotations
 
+import importlib
 import json
 import pickle
+import sys
 import zipfile
 from typing import Dict, Optional, Tuple
 
@@ -70,8 +72,87 @@ def _torch():
     return torch
 
 
-def load_model(path: str):
-    """torch.load a whole pickled upstream model (needs upstream `cace` importable).
+# Functions an upstream checkpoint may name as a module attribute (activations); on the
+# allow-list of the safe load with the nn.Module classes of torch and of upstream CACE.
+_ALLOWED_FUNCTIONS = ("silu", "relu", "tanh", "sigmoid", "softplus", "gelu", "elu", "celu",
+                      "leaky_relu", "mish", "selu", "softsign", "tanhshrink", "logsigmoid", "identity")
+
+UNSAFE_LOAD_NOTE = (
+    "cace-export: note: {path}: this checkpoint names {names}, which are not on the allow-list "
+    "of the safe loader (torch.load(weights_only=True) with the nn.Module classes of torch and "
+    "upstream CACE), so it is loaded with weights_only=False: loading it runs code from it. Load "
+    "only checkpoints you trust.")
+
+_noticed = set()
+
+
+def _print_notice(message: str) -> None:
+    """Prints a notice on standard error once per process (one line)."""
+    if message in _noticed:
+        return
+    _noticed.add(message)
+    print(message, file=sys.stderr, flush=True)
+
+
+def allowed_globals(torch) -> list:
+    """What the safe load may construct: every nn.Module subclass defined by torch.nn or by
+    upstream CACE (rebuilt from its pickled attributes, no code of the file's choosing runs),
+    and a few activation functions of torch.nn.functional (referenced, not called)."""
+    allowed = {torch.nn.Parameter}
+    modules = [m for name, m in list(sys.modules.items())
+               if m is not None and (name.startswith("torch.nn.modules.") or name == "cace"
+                                     or name.startswith("cace."))]
+    for module in modules:
+        for value in list(vars(module).values()):
+            if (isinstance(value, type) and issubclass(value, torch.nn.Module)
+                    and (value.__module__.startswith("torch.nn.modules.")
+                         or value.__module__.startswith("cace."))):
+                allowed.add(value)
+    functional = torch.nn.functional
+    for name in _ALLOWED_FUNCTIONS:
+        if hasattr(functional, name):
+            allowed.add(getattr(functional, name))
+    return sorted(allowed, key=lambda g: f"{g.__module__}.{g.__qualname__}")
+
+
+def _import_upstream_classes() -> None:
+    """Imports upstream CACE's modules (when importable) so that its classes are known."""
+    for name in ("cace.models", "cace.modules", "cace.representations"):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - absent or broken upstream: the safe load just fails
+            pass
+
+
+def _unlisted_globals(torch, path: str, allowed) -> str:
+    """The globals of a checkpoint that are not on the allow-list, for the notice."""
+    listed = {f"{g.__module__}.{g.__qualname__}" for g in allowed}
+    try:
+        names = [n for n in torch.serialization.get_unsafe_globals_in_checkpoint(path)
+                 if n not in listed]
+    except Exception:  # noqa: BLE001 - the legacy (non-zip) format is not inspectable
+        names = []
+    if not names:
+        return "objects"
+    shown = ", ".join(sorted(names)[:4])
+    return shown + (f" (and {len(names) - 4} more)" if len(names) > 4 else "")
+
+
+def _refused_by_safe_loader(err: BaseException) -> bool:
+    """Whether torch.load(weights_only=True) refused a global or a construction that is not
+    on its allow-list (rather than finding the file damaged)."""
+    message = str(err).lower()
+    return any(k in message for k in ("unsupported global", "allowed global", "allowlisted",
+                                      "unrecognized function", "is blocked"))
+
+
+def load_model(path: str, notice=_print_notice):
+    """Loads a whole pickled upstream model (needs upstream `cace` importable).
+
+    First with torch.load(weights_only=True) and an allow-list of classes (`allowed_globals`):
+    upstream's own checkpoints load so. A checkpoint that names anything else cannot be loaded
+    that way; it is then loaded with weights_only=False, after `notice` (default: one line on
+    standard error, once) has said that this runs code from the file.
 
     A file torch cannot read raises `InputError(path, problem)` (a one-line message)."""
     try:
@@ -80,9 +161,27 @@ def load_model(path: str):
         raise InputError(path, f"reading a PyTorch model needs the torch package, which cannot "
                                f"be imported ({one_line(err)}); install it, e.g. "
                                "`pip install torch` (the CPU wheel is enough)") from None
+    _import_upstream_classes()
+    allowed = allowed_globals(torch)
+    try:
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(path, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as err:
+        if not _refused_by_safe_loader(err):
+            return _load_failed(path, err)
+    except Exception as err:  # noqa: BLE001 - classified below
+        return _load_failed(path, err)
+    # The safe loader refused a global: the unsafe load, announced.
+    notice(UNSAFE_LOAD_NOTE.format(path=path, names=_unlisted_globals(torch, path, allowed)))
     try:
         return torch.load(path, weights_only=False, map_location="cpu")
-    except ModuleNotFoundError as err:
+    except Exception as err:  # noqa: BLE001 - classified below
+        return _load_failed(path, err)
+
+
+def _load_failed(path: str, err: BaseException):
+    """Raises the one-line InputError for an exception of torch.load."""
+    if isinstance(err, ModuleNotFoundError):
         if err.name and err.name.split(".")[0] == "cace":
             raise InputError(
                 path, f"cannot unpickle: the upstream CACE package is not importable "
@@ -90,14 +189,14 @@ def load_model(path: str):
                       "PYTHONPATH, or set CACE_UPSTREAM to it") from None
         raise InputError(path, f"cannot unpickle: the model needs the Python module "
                                f"{err.name!r}, which is not importable ({one_line(err)})") from None
-    except (ImportError, AttributeError) as err:
+    if isinstance(err, (ImportError, AttributeError)):
         # A class the pickle names does not exist (e.g. another version of upstream CACE).
         raise InputError(path, f"cannot unpickle: {one_line(err)}") from None
-    except EOFError as err:
+    if isinstance(err, EOFError):
         raise InputError(path, f"truncated file: torch.load reached its end too early "
                                f"({one_line(err)})") from None
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, ValueError, KeyError,
-            OSError) as err:
+    if isinstance(err, (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, ValueError,
+                        KeyError, OSError)):
         message = one_line(err).lower()
         if "eof" in message or "central directory" in message:
             raise InputError(path, f"truncated or corrupt file: torch.load failed "
@@ -105,6 +204,7 @@ def load_model(path: str):
         raise InputError(path, f"torch.load cannot read it ({type(err).__name__}: "
                                f"{one_line(err)}); the file is damaged or not a PyTorch "
                                "model") from None
+    raise err
 
 
 # --------------------------------------------------------------------------------------

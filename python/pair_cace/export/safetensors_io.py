@@ -11,13 +11,12 @@ multiple of 8 bytes, and the tensor data packed in that order with no gaps.
 from __future__ import annotations
 
 import json
-import os
-import stat
 import struct
-import tempfile
 from typing import Dict, Mapping, Tuple
 
 import numpy as np
+
+from ..atomic import atomic_write
 
 __all__ = ["write_safetensors", "read_safetensors", "read_header", "atomic_write"]
 
@@ -56,41 +55,6 @@ def write_safetensors(path: str, tensors: Mapping[str, np.ndarray],
             f.write(data)
 
     atomic_write(path, write)
-
-
-def _new_file_mode(target: str) -> int:
-    """The permissions `open(target, "w")` would give: those of the file it replaces, else
-    0o666 less the umask."""
-    try:
-        return stat.S_IMODE(os.stat(target).st_mode)
-    except OSError:
-        mask = os.umask(0o022)
-        os.umask(mask)
-        return 0o666 & ~mask
-
-
-def atomic_write(path: str, write) -> None:
-    """Call `write(f)` on a temporary file in the directory of `path`, then rename it to
-    `path`, so that `path` is either left as it was or holds the complete new contents,
-    never a partial file. A symbolic link at `path` keeps pointing to the new file."""
-    target = os.path.realpath(path)
-    directory = os.path.dirname(target)
-    mode = _new_file_mode(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp",
-                               dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def read_header(path: str) -> Tuple[dict, int]:
