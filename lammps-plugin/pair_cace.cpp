@@ -306,11 +306,25 @@ std::vector<double> CACEMesh::current_splits() const
 }
 
 // True on every rank if the subdomains moved since the grid was built (load balancing, e.g.
-// fix balance under pair_style hybrid, which does not pass reset_grid() on). Collective for
-// tiled layouts only: brick layouts keep the same split arrays on every rank.
+// fix balance under pair_style hybrid, which does not pass reset_grid() on). Called every step:
+// compares in place, without allocating. Collective for tiled layouts only: brick layouts keep
+// the same split arrays on every rank, so every rank reaches the same answer on its own.
 bool CACEMesh::decomposition_changed()
 {
-  int changed = comm->layout != layout || current_splits() != splits;
+  int changed = comm->layout != layout;
+  if (!changed) {
+    size_t k = 0;
+    if (layout != Comm::LAYOUT_TILED) {
+      const double *split[3] = {comm->xsplit, comm->ysplit, comm->zsplit};
+      for (int a = 0; a < 3 && !changed; a++)
+        for (int i = 0; i <= comm->procgrid[a] && !changed; i++, k++)
+          changed = k >= splits.size() || split[a][i] != splits[k];
+    } else {
+      for (int a = 0; a < 3; a++)
+        for (int i = 0; i < 2; i++, k++) changed |= comm->mysplit[a][i] != splits[k];
+    }
+    changed |= k != splits.size();
+  }
   if (comm->layout == Comm::LAYOUT_TILED || layout == Comm::LAYOUT_TILED) {
     int any = 0;
     MPI_Allreduce(&changed, &any, 1, MPI_INT, MPI_MAX, world);
@@ -808,8 +822,8 @@ void PairCACE::pin_long_range()
     if (use_mesh)
       utils::logmesg(lmp,
                      "CACE long range: mesh {}x{}x{}, B-spline order {}, accuracy {:g}, {}, "
-                     "k-set pinned to the cell at step {} ({}x{}x{} mesh points with ghosts on "
-                     "rank 0)\n",
+                     "k-set pinned to the cell at step {}; rank 0's brick: {}x{}x{} points with "
+                     "ghosts\n",
                      plan.mesh[0], plan.mesh[1], plan.mesh[2], plan.order, plan.accuracy, kset,
                      update->ntimestep, mesh->host.brick_hi[0] - mesh->host.brick_lo[0] + 1,
                      mesh->host.brick_hi[1] - mesh->host.brick_lo[1] + 1,
