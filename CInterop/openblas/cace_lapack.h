@@ -27,7 +27,7 @@ void dtrtrs_(const char *uplo, const char *trans, const char *diag, const int *n
 void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
 void dpotrs_(const char *uplo, const int *n, const int *nrhs, const double *a, const int *lda,
              double *b, const int *ldb, int *info);
-/* eigenvalues (jobz = 'N') of a symmetric matrix */
+/* eigenvalues (jobz = 'N'), and eigenvectors (jobz = 'V'), of a symmetric matrix */
 void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda, double *w,
             double *work, const int *lwork, int *info);
 

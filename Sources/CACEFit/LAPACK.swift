@@ -134,3 +134,38 @@ extension LAPACK {
         return s
     }
 }
+
+extension LAPACK {
+    /// Eigenvalues (ascending) and orthonormal eigenvectors (columns of the n x n result) of the
+    /// symmetric matrix g (upper triangle used).
+    static func symmetricEigensystem(_ g: [Double], n: Int) throws(FitError) -> (values: [Double], vectors: [Double]) {
+        var a = g
+        var nn = try int32(n, "columns"), info: Int32 = 0
+        var w = [Double](repeating: 0, count: n)
+        var jobz = CChar(UInt8(ascii: "V")), uplo = CChar(UInt8(ascii: "U"))
+        var query = 0.0, lwork: Int32 = -1
+        a.withUnsafeMutableBufferPointer { ap in dsyev_(&jobz, &uplo, &nn, ap.baseAddress, &nn, &w, &query, &lwork, &info) }
+        lwork = Int32(max(1, Int(query)))
+        var work = [Double](repeating: 0, count: Int(lwork))
+        a.withUnsafeMutableBufferPointer { ap in dsyev_(&jobz, &uplo, &nn, ap.baseAddress, &nn, &w, &work, &lwork, &info) }
+        guard info == 0 else { throw .numerical("the eigenvalue solver (dsyev_) did not converge (info \(info))") }
+        return (w, a)
+    }
+
+    /// Solves g X = B for `nrhs` right-hand sides (columns of b, n x nrhs) with g symmetric
+    /// positive definite (upper triangle used). Nil if g is not positive definite.
+    static func choleskySolve(_ g: [Double], columns b: [Double], n: Int, nrhs: Int) throws(FitError) -> [Double]? {
+        guard nrhs > 0 else { return [] }
+        var a = g, x = b
+        var nn = try int32(n, "columns"), rhs = try int32(nrhs, "right-hand sides"), info: Int32 = 0
+        var uplo = CChar(UInt8(ascii: "U"))
+        a.withUnsafeMutableBufferPointer { ap in dpotrf_(&uplo, &nn, ap.baseAddress, &nn, &info) }
+        if info > 0 { return nil }
+        guard info == 0 else { throw .internal("dpotrf_ argument \(-info) is invalid") }
+        a.withUnsafeBufferPointer { ap in
+            x.withUnsafeMutableBufferPointer { xp in dpotrs_(&uplo, &nn, &rhs, ap.baseAddress, &nn, xp.baseAddress, &nn, &info) }
+        }
+        guard info == 0 else { throw .internal("dpotrs_ failed (info \(info))") }
+        return x
+    }
+}

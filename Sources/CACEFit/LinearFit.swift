@@ -9,6 +9,9 @@ public struct FitOptions: Sendable {
         case qr
         /// Cholesky of the normal equations (G + lambda I) c = h, accumulated frame by frame.
         case cholesky
+        /// Bayesian linear regression: lambda and the noise level maximise the evidence
+        /// (normal equations, one eigendecomposition); the posterior gives committees.
+        case bayesian
     }
 
     public var cutoff: Double
@@ -25,7 +28,13 @@ public struct FitOptions: Sendable {
     public var energyWeight = 30.0
     public var forceWeight = 1.0
     public var virialWeight = 1.0
-    public var solver = Solver.qr
+    /// Factors on every row of the frames of a config_type (1 for types not listed).
+    public var configWeights: [String: Double] = [:]
+    public var solver = Solver.bayesian
+    /// Members of the committee drawn from the Bayesian posterior (0: none; needs the bayesian solver).
+    public var committee = 0
+    /// Seed of the committee's draws.
+    public var seed: UInt64 = 1
     public var threads = 1
 
     public init(cutoff: Double) { self.cutoff = cutoff }
@@ -37,7 +46,15 @@ public struct FitOptions: Sendable {
             guard w.isFinite, w >= 0 else { throw .argument("\(name) must be >= 0, got \(w)") }
         }
         guard energyWeight > 0 || forceWeight > 0 else { throw .argument("--energy-weight and --force-weight are both 0: nothing to fit") }
+        for (type, w) in configWeights.sorted(by: { $0.key < $1.key }) {
+            guard w.isFinite, w >= 0 else { throw .argument("--config-weight \(type)=\(w): the weight must be >= 0") }
+        }
         guard (1...256).contains(threads) else { throw .argument("--threads must be 1-256, got \(threads)") }
+        guard (0...1024).contains(committee) else { throw .argument("--committee must be 0-1024, got \(committee)") }
+        guard committee == 0 || committee >= 2 else { throw .argument("--committee needs at least 2 members, got 1") }
+        guard committee == 0 || solver == .bayesian else {
+            throw .argument("--committee needs --solver bayesian (the committee is drawn from its posterior)")
+        }
     }
 }
 
@@ -102,6 +119,13 @@ public struct FitResult: Sendable {
     public var droppedFeatures: Int
     /// lambda as used (absolute, in the scaled problem).
     public var lambdaAbsolute: Double
+    /// lambda relative to the mean diagonal (the --lambda scale): the option, or the evidence's choice.
+    public var lambdaRelative: Double
+    /// The Bayesian solver's hyperparameters and evidence, nil for the other solvers.
+    public var evidence: EvidenceSummary?
+    /// Committee members drawn from the posterior, calibrated: all P coefficients each (features, then E0 per element).
+    public var committee: [[Double]] = []
+    public var calibration: CommitteeCalibration?
     /// Condition number of the scaled, regularised system [W Psi (Gamma D)^-1 ; sqrt(lambda) I].
     public var conditionNumber: Double
     public var averageNeighbors: Double
@@ -123,7 +147,7 @@ public struct FitResult: Sendable {
             ("solver", .string(options.solver.rawValue)),
             ("radial_transform", .string(spec.transform.rawValue)),
             ("invariant_table", .string(spec.table.rawValue)),
-            ("lambda_relative", .number(options.lambda)), ("lambda_absolute", .number(lambdaAbsolute)),
+            ("lambda_relative", .number(lambdaRelative)), ("lambda_absolute", .number(lambdaAbsolute)),
             ("smoothness_power", .number(options.smoothness)),
             ("weights", .object([("energy", .number(options.energyWeight)), ("forces", .number(options.forceWeight)),
                                  ("virial", .number(options.virialWeight)),
@@ -198,7 +222,15 @@ public enum LinearFit {
         let averageNeighbors = Double(blocks.reduce(0) { $0 + $1.edges }) / Double(max(1, atomsOf.reduce(0, +)))
 
         let solveStart = clock.now
-        let weightsOf = blocks.map { $0.weights(energy: options.energyWeight, force: options.forceWeight, virial: options.virialWeight) }
+        for type in options.configWeights.keys.sorted() where !blocks.contains(where: { $0.configType == type }) {
+            let known = Set(blocks.map(\.configType)).sorted().joined(separator: " ")
+            throw .data("--config-weight \(type): no training frame has config_type=\(type) (types: \(known))")
+        }
+        let weightsOf = blocks.map { block in
+            let factor = options.configWeights[block.configType] ?? 1
+            return block.weights(energy: options.energyWeight, force: options.forceWeight, virial: options.virialWeight)
+                .map { $0 * factor }
+        }
         let observations = weightsOf.reduce(0) { $0 + $1.filter { $0 != 0 }.count }
         // The scaled, weighted block of one frame over the active columns, and its targets.
         func scaledBlock(_ k: Int) -> (a: [Double], y: [Double], m: Int) {
@@ -212,23 +244,38 @@ public enum LinearFit {
         }
         // Cholesky: G = A^T A (upper triangle) and h = A^T y, accumulated frame by frame. Both
         // solvers need the diagonal of G, which sets the scale of lambda.
-        var gram = [Double](repeating: 0, count: options.solver == .cholesky ? na * na : 0)
+        let normalEquations = options.solver != .qr
+        var gram = [Double](repeating: 0, count: normalEquations ? na * na : 0)
         var h = [Double](repeating: 0, count: na)
+        var targetSquares = 0.0
         var diagonal = [Double](repeating: 0, count: na)
         for k in 0..<blocks.count {
             let (a, y, m) = scaledBlock(k)
             for j in 0..<featureColumns { for r in 0..<m { diagonal[j] += a[j * m + r] * a[j * m + r] } }
-            if options.solver == .cholesky {
+            if normalEquations {
                 try LAPACK.addGram(&gram, n: na, a: a, m: m)
                 try LAPACK.addTransposedProduct(&h, n: na, a: a, m: m, y: y)
+                targetSquares += y.reduce(0) { $0 + $1 * $1 }
             }
         }
         let meanDiagonal = diagonal.reduce(0, +) / Double(max(1, featureColumns))
-        let lambda = options.lambda * meanDiagonal
+        var lambda = options.lambda * meanDiagonal
 
         var solution: [Double]
         var condition: Double
+        var posterior: BayesianPosterior?
         switch options.solver {
+        case .bayesian:
+            let fit = try BayesianPosterior(gram: gram, rhs: h, targetSquares: targetSquares, observations: observations,
+                                            featureCount: featureColumns)
+            lambda = fit.lambda
+            var regularised = gram
+            for j in 0..<featureColumns { regularised[j * na + j] += lambda }
+            let eigen = try LAPACK.symmetricEigenvalues(regularised, n: na)
+            let lo = eigen.first ?? 0, hi = eigen.last ?? 0
+            condition = lo > 0 ? (hi / lo).squareRoot() : .infinity
+            solution = fit.mean
+            posterior = fit
         case .cholesky:
             var regularised = gram
             for j in 0..<featureColumns { regularised[j * na + j] += lambda }
@@ -277,6 +324,21 @@ public enum LinearFit {
         guard coefficients.allSatisfy({ $0.isFinite }) else { throw .numerical("the solution has non-finite coefficients") }
         var e0: [Int: Double] = [:]
         for (z, number) in elements.enumerated() { e0[number] = coefficients[f0 + z] }
+        // Committee members in the original coordinates, calibrated on held-out frames if there are any.
+        var committee: [[Double]] = []
+        var calibration: CommitteeCalibration?
+        if let posterior, options.committee > 0 {
+            let members = posterior.samples(options.committee, seed: options.seed).map { draw in
+                var c = [Double](repeating: 0, count: p)
+                for (j, col) in active.enumerated() { c[col] = draw[j] * scale[col] }
+                return c
+            }
+            let calibrated = Committee.calibrate(members: members, mean: coefficients,
+                                                 blocks: validation.isEmpty ? blocks : validationBlocks,
+                                                 dataSet: validation.isEmpty ? "training" : "validation")
+            committee = calibrated.members
+            calibration = calibrated.calibration
+        }
 
         func evaluate(_ blocks: [FrameBlock]) -> ([(String, ErrorSummary)], [FramePrediction]) {
             var groups: [String: ErrorSummary] = [:]
@@ -312,6 +374,10 @@ public enum LinearFit {
         func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
         return FitResult(spec: spec, options: options, weights: Array(coefficients[0..<f0]), atomicEnergies: e0,
                          rows: observations, unknowns: na, droppedFeatures: f0 - featureColumns, lambdaAbsolute: lambda,
+                         lambdaRelative: lambda / max(meanDiagonal, .leastNormalMagnitude),
+                         evidence: posterior.map { EvidenceSummary(alpha: $0.alpha, beta: $0.beta, effectiveParameters: $0.gamma,
+                                                                    logEvidence: $0.logEvidence, iterations: $0.iterations) },
+                         committee: committee, calibration: calibration,
                          conditionNumber: condition, averageNeighbors: averageNeighbors,
                          training: trainErrors, validation: validationErrors,
                          trainingPredictions: trainPredictions, validationPredictions: validationPredictions,

@@ -45,8 +45,8 @@ struct Fit: ParsableCommand {
     @Option(help: "Invariant table: extended (upstream's plus the l = 0 contractions) or upstream.")
     var table = LinearCACESpec.InvariantTable.extended
 
-    @Option(help: "Regularisation strength, relative to the mean diagonal of the scaled normal matrix.")
-    var lambda = 1e-10
+    @Option(help: "Regularisation strength, relative to the mean diagonal of the scaled normal matrix (qr and cholesky; bayesian chooses it, default for the others 1e-10).")
+    var lambda: Double?
 
     @Option(help: "Power p of the algebraic smoothness prior (default 0: none; ACEpotentials uses 4).")
     var smoothness = 0.0
@@ -60,11 +60,20 @@ struct Fit: ParsableCommand {
     @Option(help: "Virial weight W_V (rows weighted W_V / sqrt(N)).")
     var virialWeight = 1.0
 
+    @Option(name: .customLong("config-weight"), help: "TYPE=W: multiply the weights of every row of the frames with config_type=TYPE by W (repeatable).")
+    var configWeights: [String] = []
+
     @Option(help: "Validation data (extended XYZ), reported but not fitted.")
     var validation: String?
 
-    @Option(help: "Solver: qr (Householder QR, default) or cholesky (normal equations).")
-    var solver = FitOptions.Solver.qr
+    @Option(help: "Solver: bayesian (default: lambda and the noise level maximise the evidence), qr (Householder QR) or cholesky (normal equations).")
+    var solver = FitOptions.Solver.bayesian
+
+    @Option(help: "Committee members drawn from the Bayesian posterior and stored in the model file (0: none), for uncertainties.")
+    var committee = 0
+
+    @Option(help: "Seed of the committee's random draws.")
+    var seed: UInt64 = 1
 
     @Option(parsing: .unconditional, help: "Worker threads for the features (default: all cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -78,7 +87,21 @@ struct Fit: ParsableCommand {
         var options = FitOptions(cutoff: cutoff)
         options.maxL = maxL; options.maxNu = maxNu; options.radialCount = radial
         options.transform = transform; options.table = table
-        options.lambda = lambda; options.smoothness = smoothness
+        if let lambda {
+            guard solver != .bayesian else {
+                throw CLIError("--lambda is chosen by the evidence with --solver bayesian: use --solver qr or cholesky to set it")
+            }
+            options.lambda = lambda
+        }
+        options.smoothness = smoothness
+        options.committee = committee; options.seed = seed
+        for item in configWeights {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, let w = Double(parts[1]) else {
+                throw CLIError("--config-weight expects TYPE=WEIGHT (for example liquid=2), got '\(item)'")
+            }
+            options.configWeights[parts[0]] = w
+        }
         options.energyWeight = energyWeight; options.forceWeight = forceWeight; options.virialWeight = virialWeight
         options.solver = solver; options.threads = threads
         do {
@@ -89,7 +112,7 @@ struct Fit: ParsableCommand {
             }
             let progress = quiet ? nil : report
             let result = try LinearFit.run(training: trainFrames, validation: validationFrames, options: options, progress: progress)
-            let source = "cace fit \(training)\(validation.map { " (validation \($0))" } ?? ""): \(options.solver.rawValue), lambda \(options.lambda)"
+            let source = "cace fit \(training)\(validation.map { " (validation \($0))" } ?? ""): \(options.solver.rawValue), lambda \(String(format: "%.3e", result.lambdaRelative))"
             try result.modelFile(source: source).write(to: output)
             let check = try LinearFit.roundTrip(modelPath: output, frames: trainFrames, predictions: result.trainingPredictions)
             print(FitReport.text(result, output: output, roundTrip: check, seconds: seconds(start.duration(to: clock.now))))
@@ -112,7 +135,13 @@ enum FitReport {
         lines.append("  elements \(s.atomicNumbers.map { Elements.symbol(of: $0) ?? "Z\($0)" }.joined(separator: " ")), cutoff \(s.cutoff), L \(s.maxL), nu \(s.maxNu), \(s.radialCount) Bessel, transform \(s.transform.rawValue) (M = \(s.mixedCount)), table \(s.table.rawValue) (S = \(s.invariants.count))")
         lines.append("  features \(s.featureCount) (\(r.droppedFeatures) redundant or never non-zero, dropped), unknowns \(r.unknowns), observations \(r.rows)")
         lines.append("  E0: " + s.atomicNumbers.map { "\(Elements.symbol(of: $0) ?? "Z\($0)") \(String(format: "%.6f", r.atomicEnergies[$0] ?? 0))" }.joined(separator: ", ") + " eV")
-        lines.append("solver \(r.options.solver.rawValue), lambda \(r.options.lambda) (absolute \(String(format: "%.3e", r.lambdaAbsolute))), smoothness p = \(r.options.smoothness), weights E \(r.options.energyWeight) F \(r.options.forceWeight) V \(r.options.virialWeight)")
+        lines.append("solver \(r.options.solver.rawValue), lambda \(String(format: "%.3e", r.lambdaRelative)) (absolute \(String(format: "%.3e", r.lambdaAbsolute))), smoothness p = \(r.options.smoothness), weights E \(r.options.energyWeight) F \(r.options.forceWeight) V \(r.options.virialWeight)")
+        if let e = r.evidence {
+            lines.append("evidence: alpha \(String(format: "%.3e", e.alpha)), beta \(String(format: "%.3e", e.beta)) (noise s = \(String(format: "%.3e", 1 / e.beta.squareRoot())) per weighted row), effective parameters \(String(format: "%.1f", e.effectiveParameters)) of \(r.unknowns), log evidence \(String(format: "%.6e", e.logEvidence)), \(e.iterations) iterations")
+        }
+        if let c = r.calibration {
+            lines.append("committee: \(r.committee.count) members, spread scaled by \(String(format: "%.3f", c.scale)) on the \(c.dataSet) frames; within 1 and 2 sigma: forces \(String(format: "%.1f", 100 * c.forceWithin1)) % and \(String(format: "%.1f", 100 * c.forceWithin2)) % of \(c.forceComponents) components, energies \(String(format: "%.1f", 100 * c.energyWithin1)) % and \(String(format: "%.1f", 100 * c.energyWithin2)) % of \(c.frames) frames (Gaussian: 68.3 % and 95.4 %)")
+        }
         lines.append("condition number of the scaled system: \(String(format: "%.3e", r.conditionNumber))")
         lines.append("time: features \(String(format: "%.2f", r.featureSeconds)) s, solve \(String(format: "%.2f", r.solveSeconds)) s, total \(String(format: "%.2f", seconds)) s")
         lines.append("round trip (cace evaluate on the written file vs the fit, relative): energy \(String(format: "%.1e", roundTrip.energy)), forces \(String(format: "%.1e", roundTrip.force)), virial \(String(format: "%.1e", roundTrip.virial))")

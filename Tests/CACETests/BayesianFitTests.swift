@@ -1,0 +1,159 @@
+import Foundation
+import XCTest
+@testable import CACE
+@testable import CACEFit
+@testable import CACEStructures
+
+/// The Bayesian solver of `cace fit` (evidence maximisation) and its committees, first on plain
+/// linear regression problems with a known answer, then through the whole fit.
+final class BayesianFitTests: XCTestCase {
+    /// y = A c* + noise: `features` random columns, then `fixed` indicator columns (like E0s).
+    struct Problem {
+        var gram: [Double], rhs: [Double], targetSquares: Double, observations: Int
+        var truth: [Double]
+        var rows: [[Double]]
+    }
+
+    static func problem(rows m: Int, features nf: Int, fixed n0: Int, noise: Double, seed: UInt64,
+                        permutation: Bool = false) throws -> Problem {
+        var random = SplitMix64(seed: seed)
+        let n = nf + n0
+        let truth = (0..<n).map { j in j < nf ? random.normal() * 0.3 : -2.0 - Double(j - nf) }
+        var rows: [[Double]] = []
+        var targets: [Double] = []
+        for r in 0..<m {
+            var row = (0..<nf).map { _ in random.normal() }
+            row += (0..<n0).map { Double(($0 == r % max(1, n0)) ? 1 : 0) * 3 }
+            rows.append(row)
+            targets.append(zip(row, truth).reduce(0) { $0 + $1.0 * $1.1 } + noise * random.normal())
+        }
+        var order = Array(0..<m)
+        if permutation { order.reverse() }
+        var gram = [Double](repeating: 0, count: n * n), rhs = [Double](repeating: 0, count: n), squares = 0.0
+        for r in order {
+            let a = rows[r]
+            try LAPACK.addGram(&gram, n: n, a: a, m: 1)
+            try LAPACK.addTransposedProduct(&rhs, n: n, a: a, m: 1, y: [targets[r]])
+            squares += targets[r] * targets[r]
+        }
+        return Problem(gram: gram, rhs: rhs, targetSquares: squares, observations: m, truth: truth, rows: rows)
+    }
+
+    static func posterior(_ p: Problem, features nf: Int) throws -> BayesianPosterior {
+        try BayesianPosterior(gram: p.gram, rhs: p.rhs, targetSquares: p.targetSquares, observations: p.observations,
+                              featureCount: nf)
+    }
+
+    /// The evidence finds the noise level of the data and the coefficients that made them.
+    func testEvidenceRecoversNoiseAndCoefficients() throws {
+        for noise in [0.01, 0.1] {
+            let p = try Self.problem(rows: 600, features: 25, fixed: 2, noise: noise, seed: 7)
+            let fit = try Self.posterior(p, features: 25)
+            XCTAssertEqual(1 / fit.beta.squareRoot(), noise, accuracy: 0.1 * noise, "noise level")
+            for (c, t) in zip(fit.mean, p.truth) { XCTAssertEqual(c, t, accuracy: 10 * noise) }
+            XCTAssertGreaterThan(fit.gamma, 20)
+            XCTAssertLessThanOrEqual(fit.gamma, 25)
+        }
+    }
+
+    /// The fixed point is the maximum of the log evidence over (alpha, beta).
+    func testFixedPointMaximisesTheEvidence() throws {
+        let p = try Self.problem(rows: 200, features: 30, fixed: 1, noise: 0.05, seed: 3)
+        let fit = try Self.posterior(p, features: 30)
+        let best = fit.logEvidence(alpha: fit.alpha, beta: fit.beta)
+        XCTAssertEqual(best, fit.logEvidence, accuracy: 1e-9 * abs(best))
+        for (da, db) in [(1.2, 1.0), (1 / 1.2, 1.0), (1.0, 1.2), (1.0, 1 / 1.2), (1.1, 1.1), (0.9, 1.1)] {
+            XCTAssertLessThan(fit.logEvidence(alpha: fit.alpha * da, beta: fit.beta * db), best, "\(da) \(db)")
+        }
+    }
+
+    /// Accumulating the rows in another order changes the hyperparameters only by round-off.
+    func testEvidenceIsStableUnderRowOrder() throws {
+        let forward = try Self.posterior(try Self.problem(rows: 300, features: 20, fixed: 2, noise: 0.02, seed: 5), features: 20)
+        let backward = try Self.posterior(try Self.problem(rows: 300, features: 20, fixed: 2, noise: 0.02, seed: 5,
+                                                           permutation: true), features: 20)
+        XCTAssertEqual(forward.alpha, backward.alpha, accuracy: 1e-8 * forward.alpha)
+        XCTAssertEqual(forward.beta, backward.beta, accuracy: 1e-8 * forward.beta)
+        for (a, b) in zip(forward.mean, backward.mean) { XCTAssertEqual(a, b, accuracy: 1e-9 * max(1, abs(a))) }
+    }
+
+    /// The committee's spread of any prediction psi . c converges to sqrt(psi^T Sigma psi),
+    /// including the spread of the unpenalised reference energies.
+    func testCommitteeVarianceConvergesToPosteriorVariance() throws {
+        let p = try Self.problem(rows: 80, features: 12, fixed: 2, noise: 0.2, seed: 11)
+        let fit = try Self.posterior(p, features: 12)
+        let members = fit.samples(6000, seed: 99)
+        var random = SplitMix64(seed: 1234)
+        for trial in 0..<4 {
+            let psi = trial == 0 ? p.rows[0] : (0..<14).map { _ in random.normal() }
+            let values = members.map { zip($0, psi).reduce(0) { $0 + $1.0 * $1.1 } }
+            let mean = values.reduce(0, +) / Double(values.count)
+            let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1)
+            let exact = fit.variance(of: psi)
+            XCTAssertEqual(variance, exact, accuracy: 0.08 * exact, "trial \(trial)")
+            let center = zip(fit.mean, psi).reduce(0) { $0 + $1.0 * $1.1 }
+            XCTAssertEqual(mean, center, accuracy: 5 * (exact / Double(values.count)).squareRoot())
+        }
+        XCTAssertEqual(fit.samples(3, seed: 5).flatMap { $0 }, fit.samples(3, seed: 5).flatMap { $0 }, "reproducible")
+    }
+
+    /// The whole fit with the default solver: lambda chosen by the evidence, a calibrated
+    /// committee whose members differ and reproduce for a seed.
+    func testBayesianFitChoosesLambdaAndCalibratesTheCommittee() throws {
+        var options = FitTests.options(FitTests.spec(), solver: .bayesian)
+        XCTAssertEqual(FitOptions(cutoff: 4).solver, .bayesian, "the default solver")
+        options.committee = 8
+        let data = FitTests.data
+        let fit = try LinearFit.run(training: data.training, validation: data.validation, options: options)
+        let evidence = try XCTUnwrap(fit.evidence)
+        XCTAssertGreaterThan(fit.lambdaRelative, 0)
+        XCTAssertEqual(fit.lambdaAbsolute, evidence.alpha / evidence.beta, accuracy: 1e-12 * fit.lambdaAbsolute)
+        XCTAssertEqual(fit.committee.count, 8)
+        let calibration = try XCTUnwrap(fit.calibration)
+        XCTAssertEqual(calibration.dataSet, "validation")
+        XCTAssertGreaterThan(calibration.scale, 0)
+        XCTAssertTrue((0...1).contains(calibration.forceWithin1) && calibration.forceWithin1 <= calibration.forceWithin2)
+        XCTAssertNotEqual(fit.committee[0], fit.committee[1])
+        // Noise-free data from a linear model the fit can express: the errors are tiny.
+        XCTAssertLessThan(fit.validation[0].1.forceRMSE, 1e-3)
+        let again = try LinearFit.run(training: data.training, validation: data.validation, options: options)
+        XCTAssertEqual(again.committee, fit.committee)
+    }
+
+    /// Weighting one config_type up makes the fit follow those frames more closely (the model
+    /// with nu = 1 cannot express the nu = 2 data exactly); an unknown type is an error.
+    func testConfigTypeWeights() throws {
+        var options = FitTests.options(FitTests.spec(), solver: .qr, lambda: 1e-6)
+        options.maxNu = 1
+        let data = FitTests.data.training
+        func clusterError(_ weights: [String: Double]) throws -> (cluster: Double, crystal: Double) {
+            options.configWeights = weights
+            let fit = try LinearFit.run(training: data, options: options)
+            let byType = Dictionary(uniqueKeysWithValues: fit.training.map { ($0.0, $0.1.forceRMSE) })
+            return (try XCTUnwrap(byType["cluster"]), try XCTUnwrap(byType["crystal"]))
+        }
+        let plain = try clusterError([:]), clustersFirst = try clusterError(["cluster": 1000])
+        XCTAssertGreaterThan(plain.cluster, 1e-4, "the reduced model cannot fit the data exactly")
+        XCTAssertLessThan(clustersFirst.cluster, 0.9 * plain.cluster, "\(plain) \(clustersFirst)")
+        XCTAssertGreaterThan(clustersFirst.crystal, 2 * plain.crystal)
+        options.configWeights = ["liquid": 2]
+        XCTAssertThrowsError(try LinearFit.run(training: data, options: options)) { error in
+            XCTAssertEqual("\(error)", "--config-weight liquid: no training frame has config_type=liquid (types: cluster crystal)")
+        }
+        options.configWeights = ["cluster": -1]
+        XCTAssertThrowsError(try options.validate())
+    }
+
+    func testCommitteeOptionsAreChecked() throws {
+        var options = FitTests.options(FitTests.spec(), solver: .qr)
+        options.committee = 4
+        XCTAssertThrowsError(try options.validate()) { error in
+            XCTAssertEqual("\(error)", "--committee needs --solver bayesian (the committee is drawn from its posterior)")
+        }
+        options.solver = .bayesian
+        options.committee = 1
+        XCTAssertThrowsError(try options.validate())
+        options.committee = 2
+        XCTAssertNoThrow(try options.validate())
+    }
+}
