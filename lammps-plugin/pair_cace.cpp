@@ -172,9 +172,9 @@ class CACEMesh : protected Pointers {
  private:
   Pair *pair;
   Grid3d *grid;
-  Remap *remap;          // owned points of the bricks -> x pencils (real values)
-  FFT3d *fft_pencil;     // x pencils -> x pencils (forward)
-  FFT3d *fft_brick;      // x pencils -> owned points of the bricks (backward)
+  Remap *to_pencil;      // owned points of the bricks -> x pencils (real values)
+  Remap *to_brick;       // x pencils -> owned points of the bricks (real values)
+  FFT3d *fft;            // x pencils -> x pencils, in place, both directions
   Box3 owned, brick, pencil;
   int64_t nwork;         // max(owned points, pencil points)
   int ngc_buf1, ngc_buf2;
@@ -190,8 +190,8 @@ class CACEMesh : protected Pointers {
 };
 
 CACEMesh::CACEMesh(LAMMPS *lmp, Pair *pair_in, const int mesh[3], int order) :
-    Pointers(lmp), data(nullptr), pair(pair_in), grid(nullptr), remap(nullptr),
-    fft_pencil(nullptr), fft_brick(nullptr), gc_buf1(nullptr), gc_buf2(nullptr),
+    Pointers(lmp), data(nullptr), pair(pair_in), grid(nullptr), to_pencil(nullptr),
+    to_brick(nullptr), fft(nullptr), gc_buf1(nullptr), gc_buf2(nullptr),
     real_buf(nullptr), remap_buf(nullptr), work(nullptr)
 {
   // the plugin was compiled with FFT_SCALAR = double (static_assert above); liblammps must
@@ -235,26 +235,27 @@ CACEMesh::CACEMesh(LAMMPS *lmp, Pair *pair_in, const int mesh[3], int order) :
   pencil.lo[2] = mz * mesh[2] / npz;
   pencil.hi[2] = (mz + 1) * mesh[2] / npz - 1;
 
+  // Buffers: the owned points of a brick or a pencil of real values (and the remap's scratch of
+  // the same size), and a complex pencil for the backward transform. One FFT3d plan serves both
+  // directions in place on the pencils, and the remaps move real values only (half the data of
+  // a complex remap; the spectrum never leaves the pencils).
   nwork = std::max<int64_t>(std::max(owned.count(), pencil.count()), 1);
   memory->create(real_buf, nwork, "pair:cace:mesh_real");
   memory->create(remap_buf, nwork, "pair:cace:mesh_remap");
-  memory->create(work, 2 * nwork, "pair:cace:mesh_work");
+  memory->create(work, 2 * std::max<int64_t>(pencil.count(), 1), "pair:cace:mesh_work");
 
-  // unscaled transforms (scaled = 0) in both directions, output in x-fastest order
-  // (permute = 0); FFT3d::FORWARD is exp(-2 pi i m.g / K), BACKWARD exp(+2 pi i m.g / K), the
-  // signs cace.h asks for
+  // unscaled transforms (scaled = 0) in both directions, x fastest (permute = 0);
+  // FFT3d::FORWARD is exp(-2 pi i m.g / K), BACKWARD exp(+2 pi i m.g / K): the signs of cace.h
   int nbuf = 0;
-  fft_pencil = new FFT3d(lmp, world, mesh[0], mesh[1], mesh[2], pencil.lo[0], pencil.hi[0],
-                         pencil.lo[1], pencil.hi[1], pencil.lo[2], pencil.hi[2], pencil.lo[0],
-                         pencil.hi[0], pencil.lo[1], pencil.hi[1], pencil.lo[2], pencil.hi[2], 0,
-                         0, &nbuf, 0);
-  fft_brick = new FFT3d(lmp, world, mesh[0], mesh[1], mesh[2], pencil.lo[0], pencil.hi[0],
-                        pencil.lo[1], pencil.hi[1], pencil.lo[2], pencil.hi[2], owned.lo[0],
-                        owned.hi[0], owned.lo[1], owned.hi[1], owned.lo[2], owned.hi[2], 0, 0,
-                        &nbuf, 0);
-  remap = new Remap(lmp, world, owned.lo[0], owned.hi[0], owned.lo[1], owned.hi[1], owned.lo[2],
-                    owned.hi[2], pencil.lo[0], pencil.hi[0], pencil.lo[1], pencil.hi[1],
-                    pencil.lo[2], pencil.hi[2], 1, 0, 0, FFT_PRECISION, 0);
+  fft = new FFT3d(lmp, world, mesh[0], mesh[1], mesh[2], pencil.lo[0], pencil.hi[0], pencil.lo[1],
+                  pencil.hi[1], pencil.lo[2], pencil.hi[2], pencil.lo[0], pencil.hi[0],
+                  pencil.lo[1], pencil.hi[1], pencil.lo[2], pencil.hi[2], 0, 0, &nbuf, 0);
+  to_pencil = new Remap(lmp, world, owned.lo[0], owned.hi[0], owned.lo[1], owned.hi[1],
+                        owned.lo[2], owned.hi[2], pencil.lo[0], pencil.hi[0], pencil.lo[1],
+                        pencil.hi[1], pencil.lo[2], pencil.hi[2], 1, 0, 0, FFT_PRECISION, 0);
+  to_brick = new Remap(lmp, world, pencil.lo[0], pencil.hi[0], pencil.lo[1], pencil.hi[1],
+                       pencil.lo[2], pencil.hi[2], owned.lo[0], owned.hi[0], owned.lo[1],
+                       owned.hi[1], owned.lo[2], owned.hi[2], 1, 0, 0, FFT_PRECISION, 0);
 
   layout = comm->layout;
   splits = current_splits();
@@ -277,9 +278,9 @@ CACEMesh::CACEMesh(LAMMPS *lmp, Pair *pair_in, const int mesh[3], int order) :
 CACEMesh::~CACEMesh()
 {
   delete grid;
-  delete remap;
-  delete fft_pencil;
-  delete fft_brick;
+  delete to_pencil;
+  delete to_brick;
+  delete fft;
   memory->destroy(gc_buf1);
   memory->destroy(gc_buf2);
   memory->destroy(real_buf);
@@ -366,28 +367,31 @@ void CACEMesh::pack_owned(const double *brick_data, double *dest) const
 void CACEMesh::forward(const double *brick_data, double *spectrum)
 {
   pack_owned(brick_data, real_buf);
-  remap->perform(real_buf, real_buf, remap_buf);
+  to_pencil->perform(real_buf, real_buf, remap_buf);
   const int64_t n = pencil.count();
   for (int64_t i = 0; i < n; i++) {
     spectrum[2 * i] = real_buf[i];
     spectrum[2 * i + 1] = 0.0;
   }
   // in place on the library's spectrum array: input and output are the same pencils
-  fft_pencil->compute(spectrum, spectrum, FFT3d::FORWARD);
+  fft->compute(spectrum, spectrum, FFT3d::FORWARD);
 }
 
 void CACEMesh::backward(const double *spectrum, double *brick_data)
 {
-  // the library's spectrum is read-only here: transform a copy, which FFT3d also uses to
-  // return the owned points of the brick (complex; the real part is the result)
-  std::copy(spectrum, spectrum + 2 * pencil.count(), work);
-  fft_brick->compute(work, work, FFT3d::BACKWARD);
+  // the library's spectrum is read-only here: transform a copy, then send the real parts back
+  // to the ranks that own those points
+  const int64_t n = pencil.count();
+  std::copy(spectrum, spectrum + 2 * n, work);
+  fft->compute(work, work, FFT3d::BACKWARD);
+  for (int64_t i = 0; i < n; i++) real_buf[i] = work[2 * i];
+  to_brick->perform(real_buf, real_buf, remap_buf);
   const int64_t nx = brick.hi[0] - brick.lo[0] + 1, ny = brick.hi[1] - brick.lo[1] + 1;
-  int64_t n = 0;
+  int64_t k = 0;
   for (int z = owned.lo[2]; z <= owned.hi[2]; z++)
     for (int y = owned.lo[1]; y <= owned.hi[1]; y++) {
       double *row = brick_data + ((z - brick.lo[2]) * ny + (y - brick.lo[1])) * nx - brick.lo[0];
-      for (int x = owned.lo[0]; x <= owned.hi[0]; x++, n++) row[x] = work[2 * n];
+      for (int x = owned.lo[0]; x <= owned.hi[0]; x++, k++) row[x] = real_buf[k];
     }
 }
 
