@@ -51,8 +51,10 @@ SUDO=""
 write_env() {
   [[ -z $ENV_FILE ]] && return 0
   mkdir -p "$(dirname "$ENV_FILE")"
+  # whole or not at all: a temporary file renamed into place (a killed run keeps the old file)
   printf 'LAMMPS_PREFIX=%q\nLAMMPS_SOURCE_DIR=%q\nLAMMPS_MPI=%q\n' "$PREFIX" "$SRC/src" "$MPI" \
-    >"$ENV_FILE"
+    >"$ENV_FILE.tmp.$$"
+  mv -f "$ENV_FILE.tmp.$$" "$ENV_FILE"
 }
 
 # --- 1. build tools (install only what is missing) -----------------------------------------------
