@@ -1,4 +1,5 @@
 import CACE
+import CACEStructures
 import Foundation
 
 /// Writes a safetensors file the way the exporter does (model-format §1): `__metadata__` first,
@@ -61,18 +62,10 @@ public struct SafeTensorsWriter {
     }
 
     static func writeAtomically(_ data: [UInt8], to path: String) throws(FitError) {
-        let url = URL(fileURLWithPath: path)
-        let directory = url.deletingLastPathComponent()
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(UInt64.random(in: 0...UInt64.max)).tmp")
         do {
-            try Data(data).write(to: temporary)
+            try AtomicFile.write(data, to: path)
         } catch {
-            throw .io("\(path): cannot write (\(error.localizedDescription))")
-        }
-        if rename(temporary.path, url.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw .io("\(path): cannot write (\(reason))")
+            throw .io(error.description)
         }
     }
 }

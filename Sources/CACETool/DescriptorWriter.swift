@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import CACE
+import CACEStructures
 
 /// Output of `cace features`: JSON text, or NumPy .npy files (format version 1.0).
 enum DescriptorWriter {
@@ -68,12 +69,13 @@ enum DescriptorWriter {
         return [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(length & 0xFF), UInt8(length >> 8)] + Array(text.utf8)
     }
 
+    /// Whole or not at all: a temporary file renamed into place (AtomicFile), so a failed or
+    /// killed run leaves an earlier file of the same name as it was.
     static func writeFile(_ bytes: [UInt8], to path: String) throws {
-        guard let file = fopen(path, "wb") else {
-            throw CLIError("cannot write '\(path)': \(String(cString: strerror(errno)))")
+        do {
+            try AtomicFile.write(bytes, to: path)
+        } catch {
+            throw CLIError(error.description)
         }
-        defer { fclose(file) }
-        let written = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, bytes.count, file) }
-        guard written == bytes.count else { throw CLIError("short write to '\(path)'") }
     }
 }
