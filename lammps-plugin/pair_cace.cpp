@@ -804,6 +804,10 @@ void PairCACE::pin_long_range()
   if (!long_range || !periodic || !lr_pin) {
     // no long-range term, the open-boundary erf pair sum, or a k-set per force call (pin no)
     unpin_long_range();
+    if (long_range && comm->me == 0)
+      utils::logmesg(lmp, "CACE long range: {}\n",
+                     periodic ? "direct sum, k-set chosen from the cell at every force call (pin no)"
+                              : "open boundaries: direct erf pair sum over all atoms");
     return;
   }
   const double *h = domain->h;
@@ -823,18 +827,20 @@ void PairCACE::pin_long_range()
   if (comm->me == 0) {
     const std::string kset = fmt::format("{} k-vectors (kmax {} {} {})", plan.kvector_count,
                                          plan.kmax[0], plan.kmax[1], plan.kmax[2]);
+    // "(auto)": the library chose the method from atoms x k-vectors (cace.h)
+    const char *how = lr_method == CACE_LONG_RANGE_AUTO ? " (auto)" : "";
     if (use_mesh)
       utils::logmesg(lmp,
-                     "CACE long range: mesh {}x{}x{}, B-spline order {}, accuracy {:g}, {}, "
+                     "CACE long range: mesh {}x{}x{}, B-spline order {}, accuracy {:g}, {}{}, "
                      "k-set pinned to the cell at step {}; rank 0's brick: {}x{}x{} points with "
                      "ghosts\n",
                      plan.mesh[0], plan.mesh[1], plan.mesh[2], plan.order, plan.accuracy, kset,
-                     update->ntimestep, mesh->host.brick_hi[0] - mesh->host.brick_lo[0] + 1,
+                     how, update->ntimestep, mesh->host.brick_hi[0] - mesh->host.brick_lo[0] + 1,
                      mesh->host.brick_hi[1] - mesh->host.brick_lo[1] + 1,
                      mesh->host.brick_hi[2] - mesh->host.brick_lo[2] + 1);
     else
-      utils::logmesg(lmp, "CACE long range: direct sum, {}, k-set pinned to the cell at step {}\n",
-                     kset, update->ntimestep);
+      utils::logmesg(lmp, "CACE long range: direct sum, {}{}, k-set pinned to the cell at step {}\n",
+                     kset, how, update->ntimestep);
   }
 }
 
