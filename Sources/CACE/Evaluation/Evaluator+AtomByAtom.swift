@@ -33,6 +33,7 @@ extension Evaluator {
         let seeds: UnsafeMutablePointer<T>
         let readout: UnsafeMutablePointer<T>
         var edgeCount = 0                               // including padding
+        var canonical: CanonicalCorrelation<T>.Work? = nil   // canonical models only (Evaluator+Canonical.swift)
         var clock = StageClock(enabled: false)
         var times = StageTimes()
     }
@@ -67,6 +68,7 @@ extension Evaluator {
                             aBar: t + aBar, x: t + x, xBar: t + xBar, heads: t + heads, seeds: t + seeds,
                             readout: t + readout)
         work.clock = StageClock(enabled: measuresStages)
+        work.canonical = makeCanonicalWork(edgeStride: stride, in: thread, as: T.self)
         return work
     }
 
@@ -167,6 +169,7 @@ extension Evaluator {
         k.channelsAndTransform(w.p, receiver: Int(atoms.species[i]), into: w.a)
         w.times.edgesAndA += w.clock.lap()
         k.symmetrizer.forward(a: w.a, b: w.x, radial: 1, angular: nk, channels: k.radialBasisCount * k.channelCount)
+        canonicalForward(i, atoms, &w, k)
         w.times.symmetrizer += w.clock.lap()
     }
 
@@ -203,6 +206,7 @@ extension Evaluator {
         for q in 0..<size { w.aBar[q] = 0 }
         k.symmetrizer.backward(a: w.a, bBar: w.xBar, aBar: w.aBar, radial: 1, angular: nk,
                                channels: k.radialBasisCount * k.channelCount)
+        let canonicalColumns = canonicalAtomAdjoint(&w, k)
         k.channelsAndTransformAdjoint(w.aBar, receiver: Int(atoms.species[i]), into: w.p)
         // yBar[k][e] = sum_n pBar[n][k] rho[n][e] and rhoBar[n][e] = sum_k pBar[n][k] Y[k][e], per group,
         // as matrix products that keep blocks of the output rows in registers.
@@ -221,10 +225,12 @@ extension Evaluator {
                                into: w.rhoBar + n * stride + start)
             }
         }
+        if let columns = canonicalColumns { canonicalEdgeAdjoint(i, atoms, &w, k, columns: columns) }
         w.dBar.initialize(repeating: 0, count: count)
         for n in 0..<nr { addScaledProduct(count, 1, w.rhoBar + n * stride, w.rhoDerivative + n * stride, into: w.dBar) }
         k.edgeBatch.gradients(count: count, stride: stride, d: w.d, r: w.r, yBar: w.yBar, dBar: w.dBar, g: w.g,
                               scratch: w.laneScratch)
+        if canonicalColumns != nil { addCanonicalDirectionGradients(&w) }
     }
 
     func evaluateAtomByAtom(_ atoms: AtomsView, into targets: EvaluationTargets,

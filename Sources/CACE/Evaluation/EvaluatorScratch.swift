@@ -7,6 +7,8 @@ final class ThreadScratch: @unchecked Sendable {
     let virials = ScratchBuffer()
     let scatter = ScratchBuffer()     // per-worker sender adjoints (message passing)
     let decays = ScratchBuffer()      // MessageAr decays of the last layer for one atom
+    let canonical = ScratchBuffer()   // canonical power sums and per-edge radial functions (T)
+    let canonicalGeometry = ScratchBuffer()
 }
 
 /// The buffers an evaluator reuses.
@@ -30,7 +32,7 @@ final class EvaluatorScratch {
     var usage: [(component: String, bytes: Int)] {
         let perThread = threadScratch.reduce(0) { total, t in
             total + t.atom.bytes + t.features.bytes + t.senders.bytes + t.forces.bytes + t.virials.bytes
-                + t.scatter.bytes + t.decays.bytes
+                + t.scatter.bytes + t.decays.bytes + t.canonical.bytes + t.canonicalGeometry.bytes
         }
         return [("edge_arrays", edges.bytes + edgeIndex.bytes), ("layer_features", features.bytes),
                 ("layer_adjoints", adjoints.bytes), ("per_atom_outputs", perAtom.bytes),

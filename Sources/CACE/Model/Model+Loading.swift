@@ -16,10 +16,10 @@ extension CACEModel {
             throw .format("\(name): the 'cace' metadata is not valid JSON (\(error.description))")
         }
         var r = ModelFileReader(file: name, meta: meta, tensors: container.tensors)
-        let version = try r.integer(meta["format_version"], "format_version", in: 0...1000)
-        guard version == 1 else { throw r.unsupported("format_version \(version) (this build reads version 1)") }
+        let version = try r.readFormatVersion()
 
         let sizes = try r.readSizes()
+        let additions = try r.readFormatAdditions(version: version, sizes)
         let (radialBasis, cutoffFunction) = try r.readRadialBasisAndCutoff(sizes)
         let angular = try r.readAngular(maxL: sizes.maxL)
         let edgeChannels = try r.readEdgeChannels(sizes)
@@ -53,6 +53,8 @@ extension CACEModel {
         self.edgeChannels = edgeChannels.table
         self.radialTransform = radialTransform
         self.symmetrizer = symmetrizer
+        selfInteraction = additions.selfInteraction
+        formatVersion = version
         layers = messagePassing.layers
         messageNorm = messagePassing.norm
         self.heads = heads

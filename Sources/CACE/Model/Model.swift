@@ -63,6 +63,11 @@ public struct CACEModel: Sendable {
     /// Radial transform W[l][n][m][c].
     let radialTransform: [Double]
     let symmetrizer: Symmetrizer<Double>
+    /// False: the invariants are the canonical ones, sums over pairwise distinct edges
+    /// (model-format §9, `symmetrizer.self_interaction`); true: upstream's.
+    public let selfInteraction: Bool
+    /// The file's format_version (1, or 2 when it uses a version-2 field).
+    public let formatVersion: Int
     let layers: [MessagePassingLayer]
     let messageNorm: Double
     let heads: [ReadoutHead]

@@ -26,6 +26,9 @@ final class FeatureKernels<T: FeatureScalar>: Sendable {
     let fused: [T]
     /// Edge features and gradients over vector lanes of edges (models without message passing).
     let edgeBatch: EdgeBatchKernel<T>
+    /// The canonical corrections of a model whose file sets `symmetrizer.self_interaction` false
+    /// (invariant-major kernels only), else nil.
+    let canonical: CanonicalCorrelation<T>?
 
     /// - Parameter invariantMajor: the atom-by-atom layouts; defaults to whether `m` has no
     ///   message passing (the layered path run on such a model passes false).
@@ -40,6 +43,12 @@ final class FeatureKernels<T: FeatureScalar>: Sendable {
         readoutScratchStride = m.readoutScratchStride
         fused = self.invariantMajor ? FeatureKernels.fusedTransform(m) : []
         edgeBatch = EdgeBatchKernel(radialBasis: m.radialBasis, cutoffFunction: m.cutoffFunction, angular: m.angular)
+        canonical = self.invariantMajor && !m.selfInteraction
+            ? CanonicalCorrelation(table: CanonicalTable(symmetrizer: m.symmetrizer, angular: m.angular),
+                                   angularCount: m.angularCount, radialCount: m.radialFunctionCount,
+                                   columns: m.radialBasisCount * m.channelCount, elementCount: m.elementCount,
+                                   degreeCount: m.maxL + 1)
+            : nil
         let order = self.invariantMajor ? FeatureKernels.invariantMajorOrder(m) : Array(0..<m.featureCount)
         // Invariant-major kernels of a message-passing model serve the descriptor's layer 0 only:
         // its heads read the stacked features of every layer, which this layout does not hold.
