@@ -7,7 +7,7 @@ struct CACETool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cace",
         abstract: "Evaluate CACE potentials (Cartesian Atomic Cluster Expansion) without LAMMPS.",
-        subcommands: [Info.self, Evaluate.self, Features.self, Benchmark.self, Fit.self]
+        subcommands: [Info.self, Evaluate.self, Features.self, Benchmark.self, Fit.self, Convert.self]
     )
 }
 

@@ -209,3 +209,10 @@ struct JSONParser {
         }
     }
 }
+
+extension JSONValue {
+    /// Parses JSON text, for tools that rewrite a model file's metadata (`cace convert`).
+    public init(parsing text: String) throws(CACEError) {
+        do { self = try JSONParser.parse(Array(text.utf8)) } catch { throw .format("invalid JSON: \(error.description)") }
+    }
+}
