@@ -583,11 +583,22 @@ void PairCACE::allocate()
 
 /* ----------------------------------------------------------------------
    global settings: pair_style cace [threads N] [precision double|single] [e0 yes|no]
+                    [long_range auto|direct|mesh] [accuracy X] [pin yes|no]
 ------------------------------------------------------------------------- */
 
 void PairCACE::settings(int narg, char **arg)
 {
   check_units();
+
+  // a pair_style command states all settings: a re-issued one starts from the defaults (an
+  // earlier 'pin no' must not survive 'pair_style cace long_range mesh', for example)
+  nthreads = 1;
+  single_precision = 0;
+  include_e0 = 1;
+  lr_method = CACE_LONG_RANGE_AUTO;
+  lr_accuracy = 0.0;
+  lr_given = 0;
+  lr_pin = 1;
 
   int iarg = 0;
   while (iarg < narg) {
