@@ -4,20 +4,26 @@ import Glibc
 import Darwin
 #endif
 
-/// Bayesian linear regression on the scaled, weighted normal equations (linear-fit.md §6):
+/// Bayesian linear regression on the scaled, weighted least-squares problem (linear-fit.md §6):
 /// noise precision beta = 1/s^2 on every weighted row, a Gaussian prior of precision alpha
 /// = 1/sigma0^2 on the scaled feature coefficients, and a flat prior on the per-element
 /// reference energies (the last `fixedCount` columns, never penalised). alpha and beta
 /// maximise the evidence (MacKay's fixed point), so lambda = alpha / beta is chosen by the
 /// data instead of by hand.
 ///
-/// The reference energies are integrated out first (a Schur complement of the normal matrix),
-/// so one eigendecomposition of the reduced F x F matrix serves every (alpha, beta): each
-/// iteration then costs O(F).
+/// It works on a Householder QR of the design matrix with the reference-energy columns first,
+/// not on the normal equations: the features of a fit are nearly collinear (condition numbers
+/// of 1e12 are common), so G = A^T A would hold eigenvalues below its round-off, and the
+/// residual computed from G by cancellation would turn negative and drive alpha to 0. With
+/// R = [[R00, R0f], [0, Rff]] and Q^T y = (t0, t1, t2), the reference energies given the
+/// features are R00^{-1} (t0 - R0f w), the reduced problem is |t1 - Rff w|^2 + |t2|^2, and one
+/// SVD Rff = U S V^T makes every (alpha, beta) an O(F) evaluation whose residual
+/// |t2|^2 + sum_i (alpha z_i / (alpha + beta s_i^2))^2 (z = U^T t1) has no cancellation.
 struct BayesianPosterior {
     let featureCount: Int
     let fixedCount: Int
-    /// Eigenvalues (clamped at 0) and eigenvectors (columns, F x F) of the reduced normal matrix.
+    /// Squared singular values s_i^2 (the eigenvalues of the reduced normal matrix) and the
+    /// right singular vectors (columns, F x F).
     let values: [Double]
     let vectors: [Double]
     let alpha: Double
@@ -26,17 +32,17 @@ struct BayesianPosterior {
     let gamma: Double
     let logEvidence: Double
     let iterations: Int
-    /// The posterior mean of the feature coefficients in the eigenbasis.
+    /// The posterior mean of the feature coefficients in the basis of `vectors`.
     let rotatedMean: [Double]
     /// Reference energies given the features: e0 = offset - coupling w (coupling: fixedCount x F, column-major).
     let fixedOffset: [Double]
     let fixedCoupling: [Double]
-    /// S with S S^T = G00^{-1} (fixedCount x fixedCount, column-major): the spread of e0 given w is S / sqrt(beta).
+    /// S = R00^{-1} (fixedCount x fixedCount, column-major), S S^T = (A0^T A0)^{-1}: the spread of e0 given w is S / sqrt(beta).
     let fixedSpread: [Double]
     /// Posterior mean of all coefficients (features, then reference energies).
     let mean: [Double]
-    /// V^T h' and y^T y - h0 . x_h of the reduced problem, and its number of observations.
-    private let projectedRHS: [Double]
+    /// z = U^T t1, |t2|^2, and the observations of the reduced problem.
+    private let projected: [Double]
     private let residualBase: Double
     private let dataCount: Double
 
@@ -44,76 +50,70 @@ struct BayesianPosterior {
     var lambda: Double { alpha / beta }
 
     /// - Parameters:
-    ///   - gram: the normal matrix G (n x n, column-major, upper triangle used), n = features + fixed.
-    ///   - rhs: h = A^T y; targetSquares: y^T y; observations: rows with a non-zero weight.
-    init(gram: [Double], rhs: [Double], targetSquares: Double, observations: Int, featureCount nf: Int) throws(FitError) {
-        let n = rhs.count, n0 = n - nf
-        guard nf > 0, n0 >= 0, gram.count == n * n else { throw .internal("Bayesian fit: inconsistent sizes") }
+    ///   - design: the weighted, scaled design matrix (rows x n, column-major), the columns the
+    ///     `featureCount` features, then the fixed (unpenalised) ones.
+    ///   - targets: the weighted targets (rows).
+    init(design: [Double], rows m: Int, targets: [Double], featureCount nf: Int) throws(FitError) {
+        let n = design.count / max(1, m), n0 = n - nf
+        guard nf > 0, n0 >= 0, design.count == m * n, targets.count == m else { throw .internal("Bayesian fit: inconsistent sizes") }
+        guard m > n + 1 else { throw .numerical("\(m) observations cannot determine \(n) coefficients and the noise level: add frames") }
         featureCount = nf; fixedCount = n0
-        func g(_ r: Int, _ c: Int) -> Double { r <= c ? gram[r + c * n] : gram[c + r * n] }
+        // Fixed columns first, so that R00 is theirs alone.
+        var reordered = [Double](repeating: 0, count: m * n)
+        for j in 0..<n0 { for r in 0..<m { reordered[r + j * m] = design[r + (nf + j) * m] } }
+        for j in 0..<nf { for r in 0..<m { reordered[r + (n0 + j) * m] = design[r + j * m] } }
+        let (rFull, qty) = try LAPACK.qrFactor(reordered, m: m, n: n, y: targets)
+        func r(_ i: Int, _ j: Int) -> Double { rFull[i + j * n] }
 
-        // Integrate out the reference energies: X = G00^{-1} [G0f | h0].
-        var g00 = [Double](repeating: 0, count: n0 * n0)
-        for c in 0..<n0 { for r in 0..<n0 { g00[r + c * n0] = g(nf + r, nf + c) } }
-        var rightSides = [Double](repeating: 0, count: n0 * (nf + 1))
-        for c in 0..<nf { for r in 0..<n0 { rightSides[r + c * n0] = g(nf + r, c) } }
-        for r in 0..<n0 { rightSides[r + nf * n0] = rhs[nf + r] }
-        var x = [Double](repeating: 0, count: n0 * (nf + 1))
+        var x = [Double](repeating: 0, count: n0 * (nf + 1))   // R00^{-1} [R0f | t0]
         var spread = [Double](repeating: 0, count: n0 * n0)
         if n0 > 0 {
-            guard let solved = try LAPACK.choleskySolve(g00, columns: rightSides, n: n0, nrhs: nf + 1) else {
-                throw .numerical("the reference energies are undetermined (no energy rows for some element): "
-                    + "use --energy-weight > 0 and frames with energies for every element")
+            var r00 = [Double](repeating: 0, count: n0 * n0), rightSides = [Double](repeating: 0, count: n0 * (nf + 1))
+            for j in 0..<n0 { for i in 0...j { r00[i + j * n0] = r(i, j) } }
+            for j in 0..<nf { for i in 0..<n0 { rightSides[i + j * n0] = r(i, n0 + j) } }
+            for i in 0..<n0 { rightSides[i + nf * n0] = qty[i] }
+            var identity = [Double](repeating: 0, count: n0 * n0)
+            for i in 0..<n0 { identity[i + i * n0] = 1 }
+            let largest = (0..<n0).map { abs(r(0, 0)) + abs(r($0, $0)) }.max() ?? 1
+            guard (0..<n0).allSatisfy({ abs(r($0, $0)) > 1e-13 * largest }),
+                  let solved = try LAPACK.triangularSolve(r00, columns: rightSides, n: n0, nrhs: nf + 1),
+                  let inverse = try LAPACK.triangularSolve(r00, columns: identity, n: n0, nrhs: n0) else {
+                throw .numerical("the reference energies are undetermined (no energy rows for some element, or elements that "
+                    + "always occur in the same ratio): use --energy-weight > 0 and frames with varied compositions")
             }
             x = solved
-            let (mu, q) = try LAPACK.symmetricEigensystem(g00, n: n0)
-            for c in 0..<n0 {
-                let s = 1 / max(mu[c], .leastNormalMagnitude).squareRoot()
-                for r in 0..<n0 { spread[r + c * n0] = q[r + c * n0] * s }
-            }
+            spread = inverse
         }
         fixedCoupling = Array(x[0..<(n0 * nf)])
         fixedOffset = Array(x[(n0 * nf)...])
         fixedSpread = spread
 
-        // Reduced problem: G' = Gff - Gf0 X_f, h' = hf - Gf0 x_h, c = y^T y - h0 . x_h.
-        var reduced = [Double](repeating: 0, count: nf * nf)
-        for c in 0..<nf {
-            for r in 0...c {
-                var v = g(r, c)
-                for k in 0..<n0 { v -= g(r, nf + k) * x[k + c * n0] }
-                reduced[r + c * nf] = v
-            }
-        }
-        var reducedRHS = (0..<nf).map { rhs[$0] }
-        for r in 0..<nf { for k in 0..<n0 { reducedRHS[r] -= g(r, nf + k) * x[k + nf * n0] } }
-        var residualBase = targetSquares
-        for k in 0..<n0 { residualBase -= rhs[nf + k] * x[k + nf * n0] }
-        let dataCount = Double(observations - n0)
-        guard dataCount > 1 else { throw .numerical("\(observations) observations cannot determine \(n) coefficients and the noise level") }
-
-        let (rawValues, v) = try LAPACK.symmetricEigensystem(reduced, n: nf)
-        let lambdas = rawValues.map { max($0, 0) }
-        values = lambdas; vectors = v
-        var z = [Double](repeating: 0, count: nf)   // V^T h'
-        for c in 0..<nf { var s = 0.0; for r in 0..<nf { s += v[r + c * nf] * reducedRHS[r] }; z[c] = s }
-        projectedRHS = z
-        self.residualBase = residualBase
-        self.dataCount = dataCount
+        var rff = [Double](repeating: 0, count: nf * nf)
+        for j in 0..<nf { for i in 0...j { rff[i + j * nf] = r(n0 + i, n0 + j) } }
+        let (singular, u, vt) = try LAPACK.svd(rff, n: nf)
+        var z = [Double](repeating: 0, count: nf)
+        for i in 0..<nf { var s = 0.0; for k in 0..<nf { s += u[k + i * nf] * qty[n0 + k] }; z[i] = s }
+        var v = [Double](repeating: 0, count: nf * nf)   // V = (V^T)^T
+        for i in 0..<nf { for k in 0..<nf { v[k + i * nf] = vt[i + k * nf] } }
+        let squares = singular.map { $0 * $0 }
+        var tail = 0.0
+        for k in n..<m { tail += qty[k] * qty[k] }
+        let dataCount = Double(m - n0)
+        values = squares; vectors = v
+        projected = z; residualBase = tail; self.dataCount = dataCount
 
         // MacKay's fixed point for alpha and beta, from lambda = 1e-6 of the mean eigenvalue.
-        func state(_ a: Double, _ b: Double) -> State { Self.state(alpha: a, beta: b, values: lambdas, projectedRHS: z, residualBase: residualBase) }
-        let meanValue = max(lambdas.reduce(0, +) / Double(nf), .leastNormalMagnitude)
+        func state(_ a: Double, _ b: Double) -> State { Self.state(alpha: a, beta: b, singular: singular, projected: z, residualBase: tail) }
+        let meanValue = max(squares.reduce(0, +) / Double(nf), .leastNormalMagnitude)
         var b = 1.0, a = 1e-6 * meanValue
-        let start = state(a, b)
-        b = dataCount / start.residual
+        b = dataCount / max(state(a, b).residual, .leastNormalMagnitude)
         a = 1e-6 * meanValue * b
         var iterations = 0
         var current = state(a, b)
-        while iterations < 2000 {
+        while iterations < 5000 {
             iterations += 1
             let newAlpha = current.gamma / max(current.norm, .leastNormalMagnitude)
-            let newBeta = (dataCount - current.gamma) / current.residual
+            let newBeta = (dataCount - current.gamma) / max(current.residual, .leastNormalMagnitude)
             guard newAlpha.isFinite, newBeta.isFinite, newAlpha > 0, newBeta > 0 else {
                 throw .numerical("the evidence maximisation diverged (alpha \(newAlpha), beta \(newBeta)): use --solver qr with --lambda")
             }
@@ -125,9 +125,9 @@ struct BayesianPosterior {
         alpha = a; beta = b; gamma = current.gamma
         self.iterations = iterations
         rotatedMean = current.mean
-        logEvidence = Self.logEvidence(alpha: a, beta: b, state: current, values: lambdas, dataCount: dataCount)
+        logEvidence = Self.logEvidence(alpha: a, beta: b, state: current, values: squares, dataCount: dataCount)
         var all = [Double](repeating: 0, count: n)
-        for r in 0..<nf { var s = 0.0; for i in 0..<nf { s += v[r + i * nf] * current.mean[i] }; all[r] = s }
+        for row in 0..<nf { var s = 0.0; for i in 0..<nf { s += v[row + i * nf] * current.mean[i] }; all[row] = s }
         for k in 0..<n0 {
             var e = fixedOffset[k]
             for c in 0..<nf { e -= fixedCoupling[k + c * n0] * all[c] }
@@ -136,7 +136,7 @@ struct BayesianPosterior {
         mean = all
     }
 
-    /// The posterior mean in the eigenbasis for (alpha, beta), and what the updates need.
+    /// The posterior mean in the basis of `vectors` for (alpha, beta), and what the updates need.
     struct State {
         var mean: [Double]
         var gamma: Double
@@ -145,19 +145,18 @@ struct BayesianPosterior {
         var residual: Double
     }
 
-    private static func state(alpha a: Double, beta b: Double, values: [Double], projectedRHS z: [Double],
+    private static func state(alpha a: Double, beta b: Double, singular: [Double], projected z: [Double],
                               residualBase: Double) -> State {
         var m = [Double](repeating: 0, count: z.count)
-        var gamma = 0.0, norm = 0.0, cross = 0.0, quadratic = 0.0
+        var gamma = 0.0, norm = 0.0, residual = residualBase
         for i in 0..<z.count {
-            let d = a + b * values[i]
-            m[i] = b * z[i] / d
-            gamma += b * values[i] / d
+            let s2 = singular[i] * singular[i], d = a + b * s2
+            m[i] = b * singular[i] * z[i] / d
+            gamma += b * s2 / d
             norm += m[i] * m[i]
-            cross += m[i] * z[i]
-            quadratic += values[i] * m[i] * m[i]
+            let left = a * z[i] / d   // z_i - s_i m_i, without cancellation
+            residual += left * left
         }
-        let residual = max(residualBase - 2 * cross + quadratic, 1e-300, 1e-15 * abs(residualBase))
         return State(mean: m, gamma: gamma, norm: norm, residual: residual)
     }
 
@@ -170,7 +169,7 @@ struct BayesianPosterior {
 
     /// The log evidence at any (alpha, beta): the fixed point is its maximum.
     func logEvidence(alpha a: Double, beta b: Double) -> Double {
-        let s = Self.state(alpha: a, beta: b, values: values, projectedRHS: projectedRHS, residualBase: residualBase)
+        let s = Self.state(alpha: a, beta: b, singular: values.map { $0.squareRoot() }, projected: projected, residualBase: residualBase)
         return Self.logEvidence(alpha: a, beta: b, state: s, values: values, dataCount: dataCount)
     }
 

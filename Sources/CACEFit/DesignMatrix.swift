@@ -142,6 +142,19 @@ struct FrameBlock: Sendable {
         return w
     }
 
+    /// |Psi| |c|: the size of the terms each prediction sums. A prediction's round-off is about
+    /// machine epsilon times this, not times the prediction (large coefficients cancel).
+    func magnitudes(_ c: [Double]) -> [Double] {
+        var y = [Double](repeating: 0, count: rows)
+        design.withUnsafeBufferPointer { a in
+            for col in 0..<columns where c[col] != 0 {
+                let w = abs(c[col]), base = col * rows
+                for r in 0..<rows { y[r] += w * abs(a[base + r]) }
+            }
+        }
+        return y
+    }
+
     /// Psi c for coefficients c of all P columns.
     func predict(_ c: [Double]) -> [Double] {
         var y = [Double](repeating: 0, count: rows)

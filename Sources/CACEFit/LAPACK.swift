@@ -169,3 +169,75 @@ extension LAPACK {
         return x
     }
 }
+
+extension LAPACK {
+    /// Householder QR of the m x n matrix a (m >= n): the upper-triangular R (n x n,
+    /// column-major) and Q^T y (m values; its last m - n entries are the residual's components).
+    static func qrFactor(_ a: [Double], m: Int, n: Int, y: [Double]) throws(FitError) -> (r: [Double], qty: [Double]) {
+        guard m >= n, n > 0 else { throw .numerical("\(m) observations for \(n) unknowns: too few (add frames)") }
+        var f = a
+        var mm = try int32(m, "rows"), nn = try int32(n, "columns"), info: Int32 = 0
+        var tau = [Double](repeating: 0, count: n)
+        var query = 0.0, lwork: Int32 = -1
+        f.withUnsafeMutableBufferPointer { ap in dgeqrf_(&mm, &nn, ap.baseAddress, &mm, &tau, &query, &lwork, &info) }
+        lwork = Int32(max(1, Int(query)))
+        var work = [Double](repeating: 0, count: Int(lwork))
+        f.withUnsafeMutableBufferPointer { ap in dgeqrf_(&mm, &nn, ap.baseAddress, &mm, &tau, &work, &lwork, &info) }
+        guard info == 0 else { throw .internal("dgeqrf_ failed (info \(info))") }
+        var b = y
+        var side = CChar(UInt8(ascii: "L")), trans = CChar(UInt8(ascii: "T")), one: Int32 = 1
+        lwork = -1
+        f.withUnsafeBufferPointer { ap in
+            b.withUnsafeMutableBufferPointer { bp in
+                dormqr_(&side, &trans, &mm, &one, &nn, ap.baseAddress, &mm, &tau, bp.baseAddress, &mm, &query, &lwork, &info)
+            }
+        }
+        lwork = Int32(max(1, Int(query)))
+        work = [Double](repeating: 0, count: Int(lwork))
+        f.withUnsafeBufferPointer { ap in
+            b.withUnsafeMutableBufferPointer { bp in
+                dormqr_(&side, &trans, &mm, &one, &nn, ap.baseAddress, &mm, &tau, bp.baseAddress, &mm, &work, &lwork, &info)
+            }
+        }
+        guard info == 0 else { throw .internal("dormqr_ failed (info \(info))") }
+        var r = [Double](repeating: 0, count: n * n)
+        for c in 0..<n { for i in 0...c { r[i + c * n] = f[i + c * m] } }
+        return (r, b)
+    }
+
+    /// The singular value decomposition a = U diag(s) V^T of a square n x n matrix: s descending,
+    /// U and V^T column-major n x n.
+    static func svd(_ a: [Double], n: Int) throws(FitError) -> (s: [Double], u: [Double], vt: [Double]) {
+        var copy = a
+        var nn = try int32(n, "columns"), info: Int32 = 0
+        var s = [Double](repeating: 0, count: n), u = [Double](repeating: 0, count: n * n), vt = [Double](repeating: 0, count: n * n)
+        var job = CChar(UInt8(ascii: "A"))
+        var query = 0.0, lwork: Int32 = -1
+        copy.withUnsafeMutableBufferPointer { ap in
+            dgesvd_(&job, &job, &nn, &nn, ap.baseAddress, &nn, &s, &u, &nn, &vt, &nn, &query, &lwork, &info)
+        }
+        lwork = Int32(max(1, Int(query)))
+        var work = [Double](repeating: 0, count: Int(lwork))
+        copy.withUnsafeMutableBufferPointer { ap in
+            dgesvd_(&job, &job, &nn, &nn, ap.baseAddress, &nn, &s, &u, &nn, &vt, &nn, &work, &lwork, &info)
+        }
+        guard info == 0 else { throw .numerical("the singular value decomposition (dgesvd_) did not converge (info \(info))") }
+        return (s, u, vt)
+    }
+
+    /// Solves the upper-triangular system r X = b (r n x n, b n x nrhs, column-major); nil if r is singular.
+    static func triangularSolve(_ r: [Double], columns b: [Double], n: Int, nrhs: Int) throws(FitError) -> [Double]? {
+        guard n > 0, nrhs > 0 else { return b }
+        var x = b
+        var nn = try int32(n, "columns"), rhs = try int32(nrhs, "right-hand sides"), info: Int32 = 0
+        var uplo = CChar(UInt8(ascii: "U")), notrans = CChar(UInt8(ascii: "N")), nonunit = CChar(UInt8(ascii: "N"))
+        r.withUnsafeBufferPointer { rp in
+            x.withUnsafeMutableBufferPointer { xp in
+                dtrtrs_(&uplo, &notrans, &nonunit, &nn, &rhs, rp.baseAddress, &nn, xp.baseAddress, &nn, &info)
+            }
+        }
+        if info > 0 { return nil }
+        guard info == 0 else { throw .internal("dtrtrs_ failed (info \(info))") }
+        return x
+    }
+}

@@ -20,6 +20,8 @@ public struct FitOptions: Sendable {
     public var radialCount = 8
     public var transform = LinearCACESpec.RadialTransform.pairSums
     public var table = LinearCACESpec.InvariantTable.extended
+    /// False: fit the canonical invariants (`LinearCACESpec.selfInteraction`).
+    public var selfInteraction = true
     /// lambda relative to the mean diagonal of the scaled normal matrix over the feature columns.
     public var lambda = 1e-10
     /// The smoothness prior's power p (linear-fit.md §4.2); 0 (default): plain ridge on the
@@ -102,6 +104,8 @@ public struct FramePrediction: Sendable {
     public var forces: [Double]
     /// 3x3 row-major (W = -dE/d(strain)), fully periodic frames only.
     public var virial: [Double]?
+    /// The largest |Psi| |c| over the frame's energy, force and virial rows: the scale of its round-off.
+    public var magnitude: Double = 0
 }
 
 /// The outcome of `LinearFit.run`.
@@ -137,6 +141,15 @@ public struct FitResult: Sendable {
     public var featureSeconds: Double
     public var solveSeconds: Double
 
+    /// The largest ratio, over the training frames, of |Psi| |c| to the largest |prediction| of the
+    /// frame: how much the fitted coefficients cancel. Single precision keeps about
+    /// 1e-7 times it, relative.
+    public var cancellation: Double {
+        zip(trainingPredictions, trainingPredictions.map { p in
+            max(abs(p.energy), p.forces.map { abs($0) }.max() ?? 0, p.virial?.map { abs($0) }.max() ?? 0, 1e-300)
+        }).map { $0.magnitude / $1 }.max() ?? 0
+    }
+
     /// All P coefficients (features, then E0 per element).
     var coefficients: [Double] { weights + spec.atomicNumbers.map { atomicEnergies[$0] ?? 0 } }
 
@@ -153,10 +166,16 @@ public struct FitResult: Sendable {
                                  ("virial", .number(options.virialWeight)),
                                  ("convention", .string("rows weighted W_E/sqrt(N), W_F, W_V/sqrt(N) (ACEpotentials)"))])),
             ("condition_number", .number(conditionNumber.isFinite ? conditionNumber : -1)),
+            ("evidence", evidence.map { e in .object([("alpha", .number(e.alpha)), ("beta", .number(e.beta)),
+                                                      ("effective_parameters", .number(e.effectiveParameters)),
+                                                      ("log_evidence", .number(e.logEvidence))]) } ?? .null),
+            ("committee_calibration", calibration.map { c in .object([
+                ("data", .string(c.dataSet)), ("scale", .number(c.scale)),
+                ("force_within_1_sigma", .number(c.forceWithin1)), ("force_within_2_sigma", .number(c.forceWithin2))]) } ?? .null),
             ("rows", .int(rows)), ("unknowns", .int(unknowns)),
         ])
         return try spec.modelFile(weights: weights, bias: 0, atomicEnergies: atomicEnergies,
-                                  averageNeighbors: averageNeighbors, source: source, fitInfo: info)
+                                  averageNeighbors: averageNeighbors, source: source, fitInfo: info, committee: committee)
     }
 }
 
@@ -188,6 +207,7 @@ public enum LinearFit {
                                   radialCount: options.radialCount, transform: options.transform, table: options.table)
         try spec.validate()
         spec.atomicNumbers = elements
+        spec.selfInteraction = options.selfInteraction
         let model = try featureModel(spec)
         let f0 = spec.featureCount, nz = spec.elementCount, p = f0 + nz
 
@@ -242,12 +262,29 @@ public enum LinearFit {
             }
             return (a, zip(b.targets, w).map { $0 * $1 }, m)
         }
-        // Cholesky: G = A^T A (upper triangle) and h = A^T y, accumulated frame by frame. Both
-        // solvers need the diagonal of G, which sets the scale of lambda.
-        let normalEquations = options.solver != .qr
+        // The rows with a non-zero weight stacked into one matrix (observations x na, column-major),
+        // followed by `extraRows` zero rows: QR and the Bayesian solver factorise it.
+        func stackedSystem(extraRows: Int) -> (a: [Double], y: [Double], m: Int) {
+            let m = observations + extraRows
+            var a = [Double](repeating: 0, count: m * na)
+            var y = [Double](repeating: 0, count: m)
+            var row = 0
+            for k in 0..<blocks.count {
+                let (bk, yk, mk) = scaledBlock(k)
+                let w = weightsOf[k]
+                for r in 0..<mk where w[r] != 0 {
+                    for j in 0..<na { a[j * m + row] = bk[j * mk + r] }
+                    y[row] = yk[r]
+                    row += 1
+                }
+            }
+            return (a, y, m)
+        }
+        // Cholesky: G = A^T A (upper triangle) and h = A^T y, accumulated frame by frame. Every
+        // solver needs the diagonal of G, which sets the scale of lambda.
+        let normalEquations = options.solver == .cholesky
         var gram = [Double](repeating: 0, count: normalEquations ? na * na : 0)
         var h = [Double](repeating: 0, count: na)
-        var targetSquares = 0.0
         var diagonal = [Double](repeating: 0, count: na)
         for k in 0..<blocks.count {
             let (a, y, m) = scaledBlock(k)
@@ -255,7 +292,6 @@ public enum LinearFit {
             if normalEquations {
                 try LAPACK.addGram(&gram, n: na, a: a, m: m)
                 try LAPACK.addTransposedProduct(&h, n: na, a: a, m: m, y: y)
-                targetSquares += y.reduce(0) { $0 + $1 * $1 }
             }
         }
         let meanDiagonal = diagonal.reduce(0, +) / Double(max(1, featureColumns))
@@ -266,13 +302,11 @@ public enum LinearFit {
         var posterior: BayesianPosterior?
         switch options.solver {
         case .bayesian:
-            let fit = try BayesianPosterior(gram: gram, rhs: h, targetSquares: targetSquares, observations: observations,
-                                            featureCount: featureColumns)
+            let (a, y, m) = stackedSystem(extraRows: 0)
+            let fit = try BayesianPosterior(design: a, rows: m, targets: y, featureCount: featureColumns)
             lambda = fit.lambda
-            var regularised = gram
-            for j in 0..<featureColumns { regularised[j * na + j] += lambda }
-            let eigen = try LAPACK.symmetricEigenvalues(regularised, n: na)
-            let lo = eigen.first ?? 0, hi = eigen.last ?? 0
+            // Of the regularised feature system with the E0s integrated out: sqrt((s_max^2 + lambda) / (s_min^2 + lambda)).
+            let lo = (fit.values.min() ?? 0) + lambda, hi = (fit.values.max() ?? 0) + lambda
             condition = lo > 0 ? (hi / lo).squareRoot() : .infinity
             solution = fit.mean
             posterior = fit
@@ -291,18 +325,9 @@ public enum LinearFit {
             guard m >= na else {
                 throw .numerical("\(observations) observations for \(na) unknowns: too few (add frames or use --lambda > 0)")
             }
-            var a = [Double](repeating: 0, count: m * na)
-            var y = [Double](repeating: 0, count: m)
-            var row = 0
-            for k in 0..<blocks.count {
-                let (bk, yk, mk) = scaledBlock(k)
-                let w = weightsOf[k]
-                for r in 0..<mk where w[r] != 0 {
-                    for j in 0..<na { a[j * m + row] = bk[j * mk + r] }
-                    y[row] = yk[r]
-                    row += 1
-                }
-            }
+            let stacked = stackedSystem(extraRows: featureColumns)
+            var a = stacked.a
+            let y = stacked.y, row = observations
             let root = lambda.squareRoot()
             for j in 0..<featureColumns { a[j * m + row + j] = root }
             let (x, rDiagonal) = try LAPACK.qrSolve(&a, m: m, n: na, y: y)
@@ -356,7 +381,8 @@ public enum LinearFit {
                     }
                     virial = w
                 }
-                predictions.append(FramePrediction(energy: y[0], forces: Array(y[b.forceRows]), virial: virial))
+                predictions.append(FramePrediction(energy: y[0], forces: Array(y[b.forceRows]), virial: virial,
+                                                   magnitude: b.magnitudes(coefficients).max() ?? 0))
             }
             all.finish()
             var out = [("all", all)]
@@ -387,13 +413,15 @@ public enum LinearFit {
     static func format(_ x: Double) -> String { x.isFinite ? String(format: "%.3g", x) : "infinite" }
 }
 
-/// How far `cace evaluate` on a written model file is from the fit's own predictions.
+/// How far `cace evaluate` on a written model file is from the fit's own predictions, relative
+/// to the scale of their round-off: max(1, the frame's |Psi| |c|), since predictions are sums of
+/// terms that can be much larger than the result.
 public struct RoundTripDeviation: Sendable {
-    /// Largest |E_file - E_fit| / max(1, |E_fit|) over the frames (E0s included).
+    /// Largest |E_file - E_fit| / max(1, |E_fit|, magnitude) over the frames (E0s included).
     public var energy = 0.0
-    /// Largest |F_file - F_fit| / max(1, max |F_fit|) over the frames.
+    /// Largest |F_file - F_fit| / max(1, max |F_fit|, magnitude) over the frames.
     public var force = 0.0
-    /// Largest |W_file - W_fit| / max(1, max |W_fit|) over the periodic frames.
+    /// Largest |W_file - W_fit| / max(1, max |W_fit|, magnitude) over the periodic frames.
     public var virial = 0.0
     public var largest: Double { max(energy, force, virial) }
 }
@@ -411,11 +439,11 @@ extension LinearFit {
         for (frame, p) in zip(frames, predictions) {
             let r: StructureResult
             do { r = try evaluator.evaluate(frame.structure) } catch { throw .core("\(frame.name): \(error.description)") }
-            out.energy = max(out.energy, abs(r.energy - p.energy) / max(1, abs(p.energy)))
-            let fScale = max(1, p.forces.map { abs($0) }.max() ?? 0)
+            out.energy = max(out.energy, abs(r.energy - p.energy) / max(1, abs(p.energy), p.magnitude))
+            let fScale = max(1, p.forces.map { abs($0) }.max() ?? 0, p.magnitude)
             for (a, b) in zip(r.forces, p.forces) { out.force = max(out.force, abs(a - b) / fScale) }
             if let w = p.virial {
-                let wScale = max(1, w.map { abs($0) }.max() ?? 0)
+                let wScale = max(1, w.map { abs($0) }.max() ?? 0, p.magnitude)
                 for (a, b) in zip(r.virial, w) { out.virial = max(out.virial, abs(a - b) / wScale) }
             }
         }

@@ -37,6 +37,9 @@ public struct LinearCACESpec: Sendable {
     public var radialCount: Int
     public var transform: RadialTransform
     public var table: InvariantTable
+    /// False: the canonical invariants (sums over pairwise distinct edges), written as
+    /// `symmetrizer.self_interaction: false` in a format-version-2 file (model-format §9).
+    public var selfInteraction = true
 
     public init(atomicNumbers: [Int], cutoff: Double, maxL: Int = 2, maxNu: Int = 2, radialCount: Int = 8,
                 transform: RadialTransform = .pairSums, table: InvariantTable = .extended) {
@@ -180,8 +183,10 @@ public struct LinearCACESpec: Sendable {
 
     /// The model file: the representation, the read-out weights w [F] and bias b, and the
     /// per-element reference energies (atomic number -> E0).
+    /// - Parameter committee: members as all coefficients each (features, then E0 per element in
+    ///   `atomicNumbers` order); written as the format-version-2 `committee` (model-format §9).
     public func modelFile(weights: [Double], bias: Double, atomicEnergies: [Int: Double], averageNeighbors: Double?,
-                          source: String, fitInfo: JSONValue) throws(FitError) -> SafeTensorsWriter {
+                          source: String, fitInfo: JSONValue, committee: [[Double]] = []) throws(FitError) -> SafeTensorsWriter {
         try validate()
         let nz = elementCount, c = channelCount, nr = radialCount, nm = mixedCount
         let exps = exponents, invs = invariants, s = invs.count, f = featureCount
@@ -232,7 +237,7 @@ public struct LinearCACESpec: Sendable {
         var e0: [(String, JSONValue)] = []
         for z in atomicNumbers { if let v = atomicEnergies[z] { e0.append((String(z), .number(v))) } }
         var meta: [(String, JSONValue)] = [
-            ("format_version", .int(1)),
+            ("format_version", .int(selfInteraction && committee.isEmpty ? 1 : 2)),
             ("units", .object([("energy", .string("eV")), ("length", .string("Angstrom")), ("forces", .string("eV/Angstrom")),
                                ("virial", .string("eV")), ("stress", .string("eV/Angstrom^3"))])),
             ("zs", .ints(atomicNumbers)), ("cutoff", .number(cutoff)),
@@ -256,7 +261,8 @@ public struct LinearCACESpec: Sendable {
                                         ("shape", .ints([nz, nz]))])),
             ("angular", .object([("lxlylz", .array(exps.map { .ints($0) })), ("l_groups", .array(groups.map { .ints($0) }))])),
             ("radial_transform", .object([("weights", .strings(rtNames)), ("shape", .ints([nr, nm, c]))])),
-            ("symmetrizer", .object([("n_sym", .int(s)), ("nu_of_feature", .ints(invs.map { $0.nu })), ("table", tableJSON)])),
+            ("symmetrizer", .object([("n_sym", .int(s)), ("nu_of_feature", .ints(invs.map { $0.nu })), ("table", tableJSON)]
+                                    + (selfInteraction ? [] : [("self_interaction", .bool(false))]))),
             ("message_passing", .object([("types", .array([])), ("layers", .array([]))])),
             ("heads", .array([head])), ("ewald", .null), ("feature_add", .array([])),
             ("energy_key", .string("CACE_energy")),
@@ -267,6 +273,15 @@ public struct LinearCACESpec: Sendable {
             ("source", .string(source)),
             ("fit", fitInfo),
         ]
+        if !committee.isEmpty {
+            guard committee.allSatisfy({ $0.count == f + nz }) else { throw .internal("committee members need \(f + nz) coefficients") }
+            out.add("committee.weights", [committee.count, f], committee.flatMap { $0[0..<f] })
+            out.add("committee.atomic_energies", [committee.count, nz], committee.flatMap { $0[f...] })
+            meta.append(("committee", .object([
+                ("members", .int(committee.count)), ("weights", .string("committee.weights")),
+                ("atomic_energies", .string("committee.atomic_energies")),
+                ("note", .string("member k: E_i = weights[k] . B_i + bias + atomic_energies[k][element]; drawn from the Bayesian posterior of cace fit, calibrated"))])))
+        }
         out.metadata = [("cace", JSONValue.object(meta).text)]
         return out
     }

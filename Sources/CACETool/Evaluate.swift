@@ -25,6 +25,9 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Precision of the feature arithmetic: double or single (forces and sums stay double).")
     var precision = Precision.double
 
+    @Flag(help: "Also print the committee's spread (models fitted with cace fit --committee K): the energy's and each atom's energy standard deviation and each atom's force deviation.")
+    var uncertainty = false
+
     // .unconditional: "--threads -1" reaches the range check instead of reading as a flag
     @Option(parsing: .unconditional, help: "Worker threads (at least 1).")
     var threads = 1
@@ -34,18 +37,24 @@ struct Evaluate: ParsableCommand {
         evaluator.includeAtomicEnergies = !noE0
         guard (1...1024).contains(threads) else { throw CLIError("--threads must be between 1 and 1024, got \(threads)") }
         evaluator.threadCount = threads
+        if uncertainty && evaluator.model.committee == nil {
+            throw CLIError("--uncertainty needs a model with a committee (fit one with cace fit --committee K); \(model) has none")
+        }
         let frames = try readStructures(structures)
         var results: [StructureResult] = []
+        var spreads: [CommitteeSpread] = []
         for (index, frame) in frames.enumerated() {
             do {
                 results.append(try evaluator.evaluate(frame))
+                if uncertainty, let spread = try evaluator.committeeSpread(frame) { spreads.append(spread) }
             } catch {
                 throw CLIError("frame \(index + 1): \(error.description)")
             }
         }
+        let spread = uncertainty ? spreads : nil
         switch format {
-        case .json: print(OutputWriter.json(results))
-        case .extxyz: print(OutputWriter.extendedXYZ(frames, results), terminator: "")
+        case .json: print(OutputWriter.json(results, spreads: spread))
+        case .extxyz: print(OutputWriter.extendedXYZ(frames, results, spreads: spread), terminator: "")
         }
     }
 }

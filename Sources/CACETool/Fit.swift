@@ -45,6 +45,9 @@ struct Fit: ParsableCommand {
     @Option(help: "Invariant table: extended (upstream's plus the l = 0 contractions) or upstream.")
     var table = LinearCACESpec.InvariantTable.extended
 
+    @Option(help: "Invariants: self (upstream's, default) or canonical (sums over pairwise distinct edges; format version 2).")
+    var basis = Convert.Basis.selfInteracting
+
     @Option(help: "Regularisation strength, relative to the mean diagonal of the scaled normal matrix (qr and cholesky; bayesian chooses it, default for the others 1e-10).")
     var lambda: Double?
 
@@ -86,7 +89,7 @@ struct Fit: ParsableCommand {
         let start = clock.now
         var options = FitOptions(cutoff: cutoff)
         options.maxL = maxL; options.maxNu = maxNu; options.radialCount = radial
-        options.transform = transform; options.table = table
+        options.transform = transform; options.table = table; options.selfInteraction = basis == .selfInteracting
         if let lambda {
             guard solver != .bayesian else {
                 throw CLIError("--lambda is chosen by the evidence with --solver bayesian: use --solver qr or cholesky to set it")
@@ -132,7 +135,7 @@ enum FitReport {
         let s = r.spec
         var lines: [String] = []
         lines.append("model: \(output)")
-        lines.append("  elements \(s.atomicNumbers.map { Elements.symbol(of: $0) ?? "Z\($0)" }.joined(separator: " ")), cutoff \(s.cutoff), L \(s.maxL), nu \(s.maxNu), \(s.radialCount) Bessel, transform \(s.transform.rawValue) (M = \(s.mixedCount)), table \(s.table.rawValue) (S = \(s.invariants.count))")
+        lines.append("  elements \(s.atomicNumbers.map { Elements.symbol(of: $0) ?? "Z\($0)" }.joined(separator: " ")), cutoff \(s.cutoff), L \(s.maxL), nu \(s.maxNu), \(s.radialCount) Bessel, transform \(s.transform.rawValue) (M = \(s.mixedCount)), table \(s.table.rawValue) (S = \(s.invariants.count)), basis \(s.selfInteraction ? "self" : "canonical")")
         lines.append("  features \(s.featureCount) (\(r.droppedFeatures) redundant or never non-zero, dropped), unknowns \(r.unknowns), observations \(r.rows)")
         lines.append("  E0: " + s.atomicNumbers.map { "\(Elements.symbol(of: $0) ?? "Z\($0)") \(String(format: "%.6f", r.atomicEnergies[$0] ?? 0))" }.joined(separator: ", ") + " eV")
         lines.append("solver \(r.options.solver.rawValue), lambda \(String(format: "%.3e", r.lambdaRelative)) (absolute \(String(format: "%.3e", r.lambdaAbsolute))), smoothness p = \(r.options.smoothness), weights E \(r.options.energyWeight) F \(r.options.forceWeight) V \(r.options.virialWeight)")
@@ -143,6 +146,9 @@ enum FitReport {
             lines.append("committee: \(r.committee.count) members, spread scaled by \(String(format: "%.3f", c.scale)) on the \(c.dataSet) frames; within 1 and 2 sigma: forces \(String(format: "%.1f", 100 * c.forceWithin1)) % and \(String(format: "%.1f", 100 * c.forceWithin2)) % of \(c.forceComponents) components, energies \(String(format: "%.1f", 100 * c.energyWithin1)) % and \(String(format: "%.1f", 100 * c.energyWithin2)) % of \(c.frames) frames (Gaussian: 68.3 % and 95.4 %)")
         }
         lines.append("condition number of the scaled system: \(String(format: "%.3e", r.conditionNumber))")
+        let cancellation = r.cancellation
+        lines.append("cancellation of the coefficients (largest |Psi||c| / |prediction| of a frame): \(String(format: "%.1e", cancellation))"
+                     + (cancellation > 1e5 ? "; precision single would lose about \(String(format: "%.0e", 1e-7 * cancellation)) relative: evaluate in double, or regularise more (--solver qr --lambda 1e-10)" : ""))
         lines.append("time: features \(String(format: "%.2f", r.featureSeconds)) s, solve \(String(format: "%.2f", r.solveSeconds)) s, total \(String(format: "%.2f", seconds)) s")
         lines.append("round trip (cace evaluate on the written file vs the fit, relative): energy \(String(format: "%.1e", roundTrip.energy)), forces \(String(format: "%.1e", roundTrip.force)), virial \(String(format: "%.1e", roundTrip.virial))")
         func table(_ title: String, _ rows: [(String, ErrorSummary)]) {

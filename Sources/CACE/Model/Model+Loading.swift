@@ -31,6 +31,7 @@ extension CACEModel {
         let longRange = try r.readLongRange(heads: heads)
         let weights = try r.readEnergyWeights(heads: heads, longRangeKey: longRange.outputKey)
         let atomicEnergies = try r.readAtomicEnergies(sizes)
+        let committee = try r.readCommittee(version: version, heads: heads, elementCount: sizes.zs.count)
         var source = ""
         if case .string(let s)? = meta["source"] { source = s }
 
@@ -55,6 +56,7 @@ extension CACEModel {
         self.symmetrizer = symmetrizer
         selfInteraction = additions.selfInteraction
         formatVersion = version
+        self.committee = committee
         layers = messagePassing.layers
         messageNorm = messagePassing.norm
         self.heads = heads

@@ -68,6 +68,8 @@ public struct CACEModel: Sendable {
     public let selfInteraction: Bool
     /// The file's format_version (1, or 2 when it uses a version-2 field).
     public let formatVersion: Int
+    /// Linear read-outs drawn from the posterior of a Bayesian fit (format version 2), or nil.
+    public let committee: Committee?
     let layers: [MessagePassingLayer]
     let messageNorm: Double
     let heads: [ReadoutHead]
