@@ -218,6 +218,22 @@ typedef struct {
 int cace_compute_structure(cace_model *model, const cace_structure *structure, cace_structure_result *result,
                            char *err, size_t err_len);
 
+/* --- Committees (models fitted with `cace fit --committee K`, docs/fitting.md) -------------- */
+
+/* Members K of the model's committee, 0 without one. */
+int cace_model_committee_size(const cace_model *model);
+
+typedef struct {
+  double energy_sigma;        /* out: standard deviation of the members' total energies (eV) */
+  double *atom_energy_sigma;  /* [natoms] or NULL: standard deviation of each atom's energy (eV) */
+  double *force_deviation;    /* [natoms] or NULL: sqrt(sum_k |F_i^k - mean F_i|^2 / (K - 1)) (eV/A) */
+} cace_committee_spread;
+
+/* The committee's spread for a whole structure (as cace_compute_structure takes it): one
+ * feature evaluation with Jacobians serves every member. CACE_ERR_ARGUMENT without a committee. */
+int cace_compute_committee_spread(cace_model *model, const cace_structure *structure, cace_committee_spread *out,
+                                  char *err, size_t err_len);
+
 #ifdef __cplusplus
 }
 #endif

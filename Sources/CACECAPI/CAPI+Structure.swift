@@ -7,7 +7,7 @@ import CCACE
 // neighbour lists: the Python package's ASE calculator.
 
 /// The `Structure` a host's `cace_structure` describes, after checking its pointers and counts.
-private func makeStructure(from s: cace_structure, model: CACEModel) -> Result<Structure, CACEError> {
+func makeStructure(from s: cace_structure, model: CACEModel) -> Result<Structure, CACEError> {
     let n = Int(s.natoms)
     guard n > 0 else { return .failure(.argument("the structure has no atoms")) }
     guard let positions = s.positions else { return .failure(.argument("positions is NULL")) }

@@ -38,6 +38,14 @@ class cace_structure(ctypes.Structure):
     ]
 
 
+class cace_committee_spread(ctypes.Structure):
+    _fields_ = [
+        ("energy_sigma", ctypes.c_double),
+        ("atom_energy_sigma", ctypes.c_void_p),
+        ("force_deviation", ctypes.c_void_p),
+    ]
+
+
 class cace_structure_result(ctypes.Structure):
     _fields_ = [
         ("include_e0", ctypes.c_int),
@@ -111,6 +119,9 @@ def _declare(lib):
         "cace_model_check_boundary": (c_int, [c_void_p, c_int, c_int, c_int, c_char_p, c_size_t]),
         "cace_compute_structure": (c_int, [c_void_p, ctypes.POINTER(cace_structure),
                                            ctypes.POINTER(cace_structure_result), c_char_p, c_size_t]),
+        "cace_model_committee_size": (c_int, [c_void_p]),
+        "cace_compute_committee_spread": (c_int, [c_void_p, ctypes.POINTER(cace_structure),
+                                                  ctypes.POINTER(cace_committee_spread), c_char_p, c_size_t]),
     }
     for name, (restype, argtypes) in signatures.items():
         function = getattr(lib, name)

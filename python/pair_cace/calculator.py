@@ -25,6 +25,11 @@ class CACECalculator(Calculator):
       without one). There is no other long-range method yet.
     * include_e0: add the model's per-element reference energies (E0s).
 
+    Uncertainty: for a model with a committee (`cace fit --committee K`), the extra properties
+    energy_uncertainty (eV), energies_uncertainty (per atom, eV) and forces_deviation (per atom,
+    eV/A), the standard deviations over the members, computed only when asked for
+    (calc.get_property("energies_uncertainty", atoms)).
+
     Properties: energy and free_energy (the same), energies (per atom), forces, and for cells
     periodic in all three directions stress (-W/V, eV/A^3, Voigt order xx yy zz yz xz xy, ASE's
     sign) and stresses (per atom, -W_i/V, summing to stress, as ase.calculators.lj). Periodic
@@ -35,6 +40,8 @@ class CACECalculator(Calculator):
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress", "stresses"]
+    # With a model fitted with `cace fit --committee K`: the committee's spread, computed when asked for.
+    uncertainty_properties = ["energy_uncertainty", "energies_uncertainty", "forces_deviation"]
     nolabel = True
 
     def __init__(self, model_path, threads: int = 1, precision: str = "double", long_range=None,
@@ -51,6 +58,8 @@ class CACECalculator(Calculator):
             raise ValueError(f"long_range='ewald' but the model {self.model.path} has no long-range term")
         self.include_e0 = bool(include_e0)
         self.long_range = long_range
+        if self.model.committee_size:
+            self.implemented_properties = CACECalculator.implemented_properties + CACECalculator.uncertainty_properties
         super().__init__(**kwargs)
         self.parameters.update(model_path=os.fspath(self.model.path), threads=threads, precision=precision,
                                long_range=long_range, include_e0=self.include_e0)
@@ -68,6 +77,11 @@ class CACECalculator(Calculator):
             "energies": out["energies"],
             "forces": out["forces"],
         }
+        if self.model.committee_size and any(p in self.uncertainty_properties for p in properties):
+            spread = self.model.committee_spread(atoms.numbers, atoms.positions, cell=np.asarray(atoms.cell), pbc=pbc)
+            self.results["energy_uncertainty"] = spread["energy_sigma"]
+            self.results["energies_uncertainty"] = spread["atom_energy_sigma"]
+            self.results["forces_deviation"] = spread["force_deviation"]
         if out["stress"] is not None:
             self.results["stress"] = np.array([out["stress"][a, b] for a, b in voigt])
             if out["atom_virials"] is not None:

@@ -48,6 +48,7 @@ class Model:
         self.elements = tuple(ELEMENTS[z] if 0 < z < len(ELEMENTS) else f"Z={z}" for z in self.atomic_numbers)
         self.num_message_passing = int(lib.cace_model_num_message_passing(handle))
         self.has_long_range = bool(lib.cace_model_has_long_range(handle))
+        self.committee_size = int(lib.cace_model_committee_size(handle))
         self._threads = 1
         self._precision = "double"
         self.threads = threads
@@ -91,6 +92,23 @@ class Model:
 
     # -- evaluation -------------------------------------------------------------------------
 
+    def committee_spread(self, numbers, positions, cell=None, pbc=False) -> Dict[str, np.ndarray]:
+        """The spread of the model's committee (a model fitted with `cace fit --committee K`):
+        energy_sigma (eV), atom_energy_sigma [N] (eV) and force_deviation [N] (eV/A). Raises
+        CACEError for a model without a committee."""
+        numbers, positions, cell, pbc = _checked(numbers, positions, cell, pbc)
+        n = numbers.shape[0]
+        sigma, deviation = np.empty(n), np.empty(n)
+        structure = _structure(numbers, positions, cell, pbc)
+        spread = _library.cace_committee_spread()
+        spread.atom_energy_sigma = sigma.ctypes.data if n else None
+        spread.force_deviation = deviation.ctypes.data if n else None
+        with self._lock:
+            status = self._lib.cace_compute_committee_spread(self._live(), ctypes.byref(structure), ctypes.byref(spread),
+                                                             self._err, len(self._err))
+            _library.check(status, self._err)
+        return {"energy_sigma": float(spread.energy_sigma), "atom_energy_sigma": sigma, "force_deviation": deviation}
+
     def evaluate(self, numbers, positions, cell=None, pbc=False, include_e0: bool = True,
                  atom_virials: bool = True) -> Dict[str, Optional[np.ndarray]]:
         """Energy, per-atom energies, forces, virial and (if all three directions are periodic)
@@ -104,25 +122,12 @@ class Model:
         Errors of the library (an element the model lacks, non-finite positions, a cell far
         smaller than the cutoff, no atoms) raise CACEError with its message.
         """
-        numbers = np.ascontiguousarray(numbers, dtype=np.intc).reshape(-1)
+        numbers, positions, cell, pbc = _checked(numbers, positions, cell, pbc)
         n = numbers.shape[0]
-        positions = np.ascontiguousarray(positions, dtype=np.float64)
-        if positions.shape != (n, 3):
-            raise ValueError(f"positions must have shape ({n}, 3) for {n} atoms, got {positions.shape}")
-        pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
-        if cell is not None:
-            cell = np.ascontiguousarray(cell, dtype=np.float64)
-            if cell.shape != (3, 3):
-                raise ValueError(f"cell must have shape (3, 3), got {cell.shape}")
         forces = np.empty((n, 3))
         energies = np.empty(n)
         virials = np.empty((n, 6)) if atom_virials else None
-        structure = _library.cace_structure()
-        structure.natoms = n
-        structure.positions = positions.ctypes.data if n else None
-        structure.cell = cell.ctypes.data if cell is not None else None
-        structure.pbc[0], structure.pbc[1], structure.pbc[2] = (int(p) for p in pbc)
-        structure.atomic_numbers = numbers.ctypes.data if n else None
+        structure = _structure(numbers, positions, cell, pbc)
         result = _library.cace_structure_result()
         result.include_e0 = int(bool(include_e0))
         result.forces = forces.ctypes.data if n else None
@@ -187,3 +192,30 @@ def _full(voigt: np.ndarray) -> np.ndarray:
     out[..., 0, 2] = out[..., 2, 0] = v[..., 4]
     out[..., 1, 2] = out[..., 2, 1] = v[..., 5]
     return out
+
+
+def _checked(numbers, positions, cell, pbc):
+    """The arrays the C ABI takes (contiguous, of the right types and shapes)."""
+    numbers = np.ascontiguousarray(numbers, dtype=np.intc).reshape(-1)
+    n = numbers.shape[0]
+    positions = np.ascontiguousarray(positions, dtype=np.float64)
+    if positions.shape != (n, 3):
+        raise ValueError(f"positions must have shape ({n}, 3) for {n} atoms, got {positions.shape}")
+    pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
+    if cell is not None:
+        cell = np.ascontiguousarray(cell, dtype=np.float64)
+        if cell.shape != (3, 3):
+            raise ValueError(f"cell must have shape (3, 3), got {cell.shape}")
+    return numbers, positions, cell, pbc
+
+
+def _structure(numbers, positions, cell, pbc):
+    """A cace_structure pointing into the arrays (which must outlive the call)."""
+    n = numbers.shape[0]
+    structure = _library.cace_structure()
+    structure.natoms = n
+    structure.positions = positions.ctypes.data if n else None
+    structure.cell = cell.ctypes.data if cell is not None else None
+    structure.pbc[0], structure.pbc[1], structure.pbc[2] = (int(p) for p in pbc)
+    structure.atomic_numbers = numbers.ctypes.data if n else None
+    return structure

@@ -1,0 +1,90 @@
+"""Uncertainty from a committee: a model fitted with `cace fit --committee K`, its spread
+through the calculator against `cace evaluate --uncertainty` (the same library code reached two
+ways), and the calculator of a model without a committee. Needs the CLI
+(`.build/release/cace`); skipped with a reason when it is absent."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+ase = pytest.importorskip("ase", reason="ase is not installed (pip install ase); the calculator needs it")
+from ase.build import bulk  # noqa: E402
+from ase.calculators.calculator import PropertyNotImplementedError  # noqa: E402
+from ase.io import write  # noqa: E402
+
+from pair_cace import CACECalculator, CACEError  # noqa: E402
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SILICON = os.path.join(REPO_ROOT, "examples", "silicon", "silicon.safetensors")
+CACE_BINARY = os.environ.get("CACE_BINARY") or os.path.join(REPO_ROOT, ".build", "release", "cace")
+pytestmark = pytest.mark.skipif(not os.access(CACE_BINARY, os.X_OK),
+                                reason=f"no cace CLI at {CACE_BINARY}: run `swift build -c release --product cace`")
+
+
+def _frames(count, seed):
+    """Rattled, strained diamond-Si cells labelled by the shipped model."""
+    rng = np.random.default_rng(seed)
+    calc = CACECalculator(SILICON)
+    frames = []
+    for k in range(count):
+        atoms = bulk("Si", "diamond", a=5.43 * (1 + 0.01 * (k % 5 - 2)), cubic=True)
+        atoms.rattle(0.08, seed=int(rng.integers(1 << 30)))
+        atoms.calc = calc
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = None
+        atoms.info["energy"] = energy
+        atoms.arrays["forces"] = forces
+        frames.append(atoms)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def committee_model(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("committee")
+    train, test = directory / "train.xyz", directory / "test.xyz"
+    write(train, _frames(12, 1), format="extxyz")
+    write(test, _frames(3, 2), format="extxyz")
+    model = directory / "si-committee.safetensors"
+    subprocess.run([CACE_BINARY, "fit", str(train), "--validation", str(test), "--output", str(model), "--cutoff", "3.9",
+                    "--radial", "4", "--committee", "8", "--quiet"], check=True, capture_output=True, text=True)
+    return model, test
+
+
+def test_calculator_spread_matches_the_cli(committee_model):
+    model, test = committee_model
+    cli = subprocess.run([CACE_BINARY, "evaluate", str(model), str(test), "--uncertainty", "--format", "json"],
+                         check=True, capture_output=True, text=True)
+    expected = json.loads(cli.stdout)
+    calc = CACECalculator(model)
+    assert "energies_uncertainty" in calc.implemented_properties
+    for atoms, reference in zip(ase.io.read(test, index=":"), expected):
+        atoms.calc = calc
+        sigma = calc.get_property("energy_uncertainty", atoms)
+        assert sigma > 0
+        assert sigma == pytest.approx(reference["energy_sigma"], rel=1e-12)
+        np.testing.assert_allclose(calc.get_property("energies_uncertainty", atoms), reference["atom_energy_sigma"],
+                                   rtol=1e-12)
+        deviation = calc.get_property("forces_deviation", atoms)
+        assert deviation.shape == (len(atoms),) and np.all(deviation > 0)
+        np.testing.assert_allclose(deviation, reference["force_deviation"], rtol=1e-12)
+        # The energy is the posterior mean's, as without the committee.
+        assert atoms.get_potential_energy() == pytest.approx(reference["energy"], rel=1e-12)
+
+
+def test_models_without_a_committee(committee_model):
+    calc = CACECalculator(SILICON)
+    assert "energy_uncertainty" not in calc.implemented_properties
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+    atoms.calc = calc
+    with pytest.raises(PropertyNotImplementedError):
+        calc.get_property("energy_uncertainty", atoms)
+    with pytest.raises(CACEError, match="no committee"):
+        calc.model.committee_spread(atoms.numbers, atoms.positions, cell=np.asarray(atoms.cell), pbc=True)
+    cli = subprocess.run([CACE_BINARY, "evaluate", SILICON, str(committee_model[1]), "--uncertainty"],
+                         capture_output=True, text=True)
+    assert cli.returncode != 0 and "has none" in cli.stderr
