@@ -81,6 +81,12 @@ struct Fit: ParsableCommand {
     @Option(parsing: .unconditional, help: "Worker threads for the features (default: all cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(help: "Write the fit's predictions and the reference energies and forces (training and validation) to this JSON file.")
+    var predictions: String?
+
+    @Option(help: "Draw parity plots of energy per atom and force components to this PNG (runs python3 -m pair_cace.parity; needs matplotlib).")
+    var parityPlot: String?
+
     @Flag(help: "Do not print progress to standard error.")
     var quiet = false
 
@@ -119,6 +125,17 @@ struct Fit: ParsableCommand {
             try result.modelFile(source: source).write(to: output)
             let check = try LinearFit.roundTrip(modelPath: output, frames: trainFrames, predictions: result.trainingPredictions)
             print(FitReport.text(result, output: output, roundTrip: check, seconds: seconds(start.duration(to: clock.now))))
+            if predictions != nil || parityPlot != nil {
+                let path = predictions ?? (parityPlot! + ".predictions.json")
+                let text = FitPredictions.json(training: trainFrames, trainingPredictions: result.trainingPredictions,
+                                               validation: validationFrames, validationPredictions: result.validationPredictions)
+                do { try AtomicFile.write(Array(text.utf8), to: path) } catch { throw CLIError(error.description) }
+                if let parityPlot {
+                    try FitPredictions.plot(predictions: path, output: parityPlot)
+                    if predictions == nil { try? FileManager.default.removeItem(atPath: path) }
+                    print("parity plots: \(parityPlot)")
+                }
+            }
             guard check.largest <= 1e-10 else {
                 throw CLIError("the written model disagrees with the fit's predictions by \(check.largest) (relative): please report this")
             }

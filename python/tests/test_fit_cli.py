@@ -1,6 +1,7 @@
-"""Uncertainty from a committee: a model fitted with `cace fit --committee K`, its spread
-through the calculator against `cace evaluate --uncertainty` (the same library code reached two
-ways), and the calculator of a model without a committee. Needs the CLI
+"""What `cace fit` gives Python users. Uncertainty from a committee: a model fitted with
+`cace fit --committee K`, its spread through the calculator against `cace evaluate
+--uncertainty` (the same library code reached two ways), and the calculator of a model without a
+committee. Parity plots (`--parity-plot`, drawn by `python -m pair_cace.parity`). Needs the CLI
 (`.build/release/cace`); skipped with a reason when it is absent."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -88,3 +90,27 @@ def test_models_without_a_committee(committee_model):
     cli = subprocess.run([CACE_BINARY, "evaluate", SILICON, str(committee_model[1]), "--uncertainty"],
                          capture_output=True, text=True)
     assert cli.returncode != 0 and "has none" in cli.stderr
+
+
+def test_parity_plot(committee_model, tmp_path):
+    model, test = committee_model
+    train = test.parent / "train.xyz"
+    png, predictions = tmp_path / "parity.png", tmp_path / "predictions.json"
+    run = subprocess.run([CACE_BINARY, "fit", str(train), "--validation", str(test), "--output", str(tmp_path / "m.safetensors"),
+                          "--cutoff", "3.9", "--radial", "4", "--quiet", "--predictions", str(predictions),
+                          "--parity-plot", str(png)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads(predictions.read_text())
+    assert len(data["training"]) == 12 and len(data["validation"]) == 3
+    frame = data["validation"][0]
+    assert len(frame["forces"]) == len(frame["forces_predicted"]) == 3 * frame["atoms"]
+    # The predictions are the fit's: close to the references (the shipped model labelled them).
+    reference, predicted = np.array(frame["forces"]), np.array(frame["forces_predicted"])
+    assert np.sqrt(np.mean((reference - predicted) ** 2)) < 0.5 * np.sqrt(np.mean(reference ** 2))
+    # A broken predictions file gives a one-line error, not a traceback.
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    bad = subprocess.run([sys.executable, "-m", "pair_cace.parity", str(broken), str(tmp_path / "x.png")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and bad.stderr.startswith("pair_cace.parity: error:") and "Traceback" not in bad.stderr
