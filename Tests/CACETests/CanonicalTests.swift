@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import CACE
+@testable import CACEFit
 @testable import CACEStructures
 
 /// The canonical basis (model-format §9, `symmetrizer.self_interaction: false`): features against
@@ -122,6 +123,47 @@ final class CanonicalTests: XCTestCase {
             }
             // The canonical features differ from the self-interacting ones beyond nu = 1.
             XCTAssertGreaterThan(relativeError(d.features, plain.features), 1e-3)
+        }
+    }
+
+    /// The closed forms on `cace fit`'s extended table (l = 0 groups, pair-sum transform), and the
+    /// generic Möbius path on a table entry that is no longer a whole group (one prefactor changed).
+    func testClosedFormsAndGenericPathMatchBruteForce() throws {
+        var spec = LinearCACESpec(atomicNumbers: [1, 8], cutoff: 4, maxL: 2, maxNu: 3, radialCount: 3, table: .extended)
+        spec.selfInteraction = false
+        var rng = SyntheticModel.Generator(state: 9)
+        let weights = (0..<spec.featureCount).map { _ in rng.next() }
+        let bytes = try spec.modelFile(weights: weights, bias: 0, atomicEnergies: [:], averageNeighbors: nil, source: "test",
+                                       fitInfo: .null).bytes()
+        let fitted = try CACEModel(container: SafeTensors(bytes: bytes, name: "fit"), name: "fit")
+        let table = CanonicalTable(symmetrizer: fitted.symmetrizer, angular: fitted.angular)
+        XCTAssertEqual(table.closedForms.count, fitted.invariantCount - 1, "every nu >= 2 group of the extended table")
+        XCTAssertTrue(table.corrections.isEmpty)
+        var perturbed = Self.spec
+        perturbed.maxNu = 3
+        let generic = try CACEModel(container: SafeTensors(bytes: try Self.canonicalBytes(perturbed) { meta in
+            var sym = meta["symmetrizer"] as! [String: Any]
+            var entries = sym["table"] as! [[[Any]]]
+            var term = entries[4][0]
+            term[1] = (term[1] as! NSNumber).doubleValue * 1.5
+            entries[4][0] = term
+            sym["table"] = entries
+            meta["symmetrizer"] = sym
+        }, name: "perturbed"), name: "perturbed")
+        let genericTable = CanonicalTable(symmetrizer: generic.symmetrizer, angular: generic.angular)
+        XCTAssertFalse(genericTable.corrections.isEmpty)
+        XCTAssertFalse(genericTable.closedForms.contains { $0.feature == 4 })
+        var open = cluster(species: [1, 8], count: 5, seed: 5)
+        open.positions = open.positions.map { $0 * 0.8 }
+        for model in [fitted, generic] {
+            let d = try Evaluator(model: model).descriptors(open, derivatives: true)
+            let reference = bruteForce(model, d, species: species(model, open))
+            let scale = reference.flatMap { $0 }.map(abs).max()!
+            for (row, expected) in reference.enumerated() {
+                for f in expected.indices {
+                    XCTAssertEqual(d.features[row * d.featureCount + f], expected[f], accuracy: 1e-11 * scale)
+                }
+            }
         }
     }
 

@@ -206,7 +206,7 @@ extension Evaluator {
         for q in 0..<size { w.aBar[q] = 0 }
         k.symmetrizer.backward(a: w.a, bBar: w.xBar, aBar: w.aBar, radial: 1, angular: nk,
                                channels: k.radialBasisCount * k.channelCount)
-        let canonicalColumns = canonicalAtomAdjoint(&w, k)
+        let canonicalColumns = canonicalAdjoint(i, atoms, &w, k)
         k.channelsAndTransformAdjoint(w.aBar, receiver: Int(atoms.species[i]), into: w.p)
         // yBar[k][e] = sum_n pBar[n][k] rho[n][e] and rhoBar[n][e] = sum_k pBar[n][k] Y[k][e], per group,
         // as matrix products that keep blocks of the output rows in registers.

@@ -1,7 +1,8 @@
 /// The atom-by-atom path's hooks for the canonical corrections (`CanonicalCorrelation`): its
 /// per-thread buffers, and the calls from `atomFeatures` (forward) and `featureGradients`
-/// (atom step before the radial-transform adjoint, edge step before the edge gradients, and
-/// the direction adjoint after them). A self-interacting model never reaches them.
+/// (all adjoints before the radial-transform adjoint, since they add to Ā; their dE/dρ once
+/// the edges' ρ̄ exists; their dE/du after the edge gradients). A self-interacting model never
+/// reaches them.
 extension Evaluator {
     /// Buffers of the canonical stage for one worker, or nil for a self-interacting model.
     func makeCanonicalWork<T>(edgeStride: Int, in thread: ThreadScratch, as type: T.Type) -> CanonicalCorrelation<T>.Work? {
@@ -10,7 +11,8 @@ extension Evaluator {
         let t = thread.canonical.reserve(layout.features, as: T.self), p = layout.pieces
         let g = thread.canonicalGeometry.reserve(layout.geometry), q = layout.geometryPieces
         return .init(phi: t + p[0], product: t + p[1], powerSums: t + p[2], powerSumBar: t + p[3], productBar: t + p[4],
-                     phiBar: t + p[5], rhoBar: t + p[6], uBar: g + q[0], powers: g + q[1])
+                     phiBar: t + p[5], small: t + p[6], pi: t + p[7], piBar: t + p[8], rhoBar: t + p[9],
+                     uBar: g + q[0], powers: g + q[1], monomials: g + q[2])
     }
 
     private func canonicalEdges<T>(_ i: Int, _ atoms: AtomsView, _ w: AtomWork<T>) -> CanonicalCorrelation<T>.Edges {
@@ -28,10 +30,10 @@ extension Evaluator {
         }
     }
 
-    /// The corrections' share of Ā (after the symmetrizer's adjoint) and the power sums'
-    /// adjoints. Returns the columns of M C the seed touches, or nil when no power sum has an
-    /// adjoint (then the edge steps are skipped).
-    func canonicalAtomAdjoint<T>(_ w: inout AtomWork<T>, _ k: FeatureKernels<T>) -> Range<Int>? {
+    /// The corrections' adjoints for the seed in `w.xBar` (after the symmetrizer's adjoint):
+    /// their share of Ā now, of ρ̄ and ū kept in the canonical work. Returns the columns of M C
+    /// the seed touches, or nil when it reaches no correction.
+    func canonicalAdjoint<T>(_ i: Int, _ atoms: AtomsView, _ w: inout AtomWork<T>, _ k: FeatureKernels<T>) -> Range<Int>? {
         guard let c = k.canonical, let work = w.canonical else { return nil }
         // A descriptor seed is one unit vector: its column range is one column.
         let mc = c.columns
@@ -40,21 +42,22 @@ extension Evaluator {
             lo = min(lo, f % mc); hi = max(hi, f % mc + 1)
         }
         guard lo < hi else { return nil }
-        return c.atomAdjoint(a: w.a, bBar: w.xBar, aBar: w.aBar, columns: lo..<hi, work) ? lo..<hi : nil
+        let edges = canonicalEdges(i, atoms, w)
+        let reached = k.fused.withUnsafeBufferPointer { fused in
+            c.backward(edges, a: w.a, bBar: w.xBar, aBar: w.aBar, fused: fused.baseAddress.unsafelyUnwrapped,
+                       columns: lo..<hi, work)
+        }
+        return reached ? lo..<hi : nil
     }
 
-    /// rhoBar += the power sums' share, and the direction adjoints in the canonical work.
+    /// rhoBar += the corrections' dE/dρ (from `canonicalAdjoint`).
     func canonicalEdgeAdjoint<T>(_ i: Int, _ atoms: AtomsView, _ w: inout AtomWork<T>, _ k: FeatureKernels<T>,
                                  columns: Range<Int>) {
         guard let c = k.canonical, let work = w.canonical else { return }
-        work.uBar.initialize(repeating: 0, count: 3 * w.stride)
-        let edges = canonicalEdges(i, atoms, w)
-        k.fused.withUnsafeBufferPointer { fused in
-            c.edgeAdjoint(edges, fused: fused.baseAddress.unsafelyUnwrapped, rhoBar: w.rhoBar, columns: columns, work)
-        }
+        c.addEdgeAdjoints(canonicalEdges(i, atoms, w), into: w.rhoBar, work)
     }
 
-    /// g += the edge gradient of the canonical direction adjoints (spec R6 with dE/dd = 0; the
+    /// g += the edge gradient of the corrections' direction adjoints (spec R6 with dE/dd = 0; the
     /// length's share went through rhoBar).
     func addCanonicalDirectionGradients<T>(_ w: inout AtomWork<T>) {
         guard let work = w.canonical else { return }

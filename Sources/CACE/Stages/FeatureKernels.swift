@@ -45,9 +45,8 @@ final class FeatureKernels<T: FeatureScalar>: Sendable {
         edgeBatch = EdgeBatchKernel(radialBasis: m.radialBasis, cutoffFunction: m.cutoffFunction, angular: m.angular)
         canonical = self.invariantMajor && !m.selfInteraction
             ? CanonicalCorrelation(table: CanonicalTable(symmetrizer: m.symmetrizer, angular: m.angular),
-                                   angularCount: m.angularCount, radialCount: m.radialFunctionCount,
-                                   columns: m.radialBasisCount * m.channelCount, elementCount: m.elementCount,
-                                   degreeCount: m.maxL + 1)
+                                   angular: m.angular, radialCount: m.radialFunctionCount,
+                                   columns: m.radialBasisCount * m.channelCount, elementCount: m.elementCount)
             : nil
         let order = self.invariantMajor ? FeatureKernels.invariantMajorOrder(m) : Array(0..<m.featureCount)
         // Invariant-major kernels of a message-passing model serve the descriptor's layer 0 only:
