@@ -5,6 +5,7 @@
 #                                       in parallel at nice 19; READER: safetensors xyz metadata
 #                                       metadata-ref training (default: all)
 #   Fuzz/run.sh merge                   minimise the working corpora into the committed ones
+#                                       (corpus/<reader>; not metadata-ref, see below)
 #
 # Targets (libFuzzer + AddressSanitizer, built here into .build-fuzz; FUZZ_BIN=DIR uses binaries
 # built elsewhere):
@@ -45,7 +46,8 @@ if [[ ${1:-} == merge ]]; then
     [[ -d $WORK/$r ]] || continue
     mkdir -p "corpus/$r"
     # shellcheck disable=SC2046
-    nice -n 19 "$FUZZ_BIN/$(target $r)" -merge=1 $(options $r) "corpus/$r" "$WORK/$r" 2>&1 | tail -2
+    # -use_counters=0: keep one input per coverage edge (not per hit-count bucket): half the files
+    nice -n 19 "$FUZZ_BIN/$(target $r)" -merge=1 -use_counters=0 $(options $r) "corpus/$r" "$WORK/$r" 2>&1 | tail -1
   done
   exit 0
 fi
