@@ -64,8 +64,9 @@ def main():
         summary["silicon_loops"] = loop_times(os.path.join(out, "silicon.log"))
     for name in ("water", "silicon"):
         path = os.path.join(out, f"{name}.time")
-        if os.path.exists(path):
-            wall, user, system = (float(v) for v in open(path).read().split()[-3:])
+        values = open(path).read().split()[-3:] if os.path.exists(path) else []
+        if len(values) == 3:   # (empty while the run is still going)
+            wall, user, system = (float(v) for v in values)
             summary[f"{name}_time_s"] = {"wall": wall, "user": user, "sys": system}
     write_json(os.path.join(out, "summary.json"), summary, indent=1)
     for key, s in summary.items():
