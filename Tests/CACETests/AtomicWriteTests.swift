@@ -124,7 +124,7 @@ final class AtomicWriteTests: XCTestCase {
         let previous = old.fileBytes()
         try Data(previous).write(to: URL(fileURLWithPath: target))
         let arguments = ["fit", training, "--output", target, "--cutoff", "4.0", "--radial", "3", "--max-l", "2",
-                         "--max-nu", "2", "--threads", "1", "--quiet"]
+                         "--max-nu", "2", "--solver", "qr", "--threads", "1", "--quiet"]
 
         let partial = try killMidWrite(arguments, target: target, previous: previous)
         XCTAssertTrue(contents(target) == previous, "the previous model must survive the killed fit byte for byte (now \(contents(target)?.count ?? -1) bytes, was \(previous.count))")
