@@ -29,12 +29,17 @@ let package = Package(
         // MARK: - Inference core (no Foundation: the plugin links it with -static-stdlib)
         .target(name: "CACE", swiftSettings: cpuSettings),
 
+        // MARK: - The serial FFT of the particle-mesh long-range method: FFTW3 (libfftw3-dev), kept out
+        // of the core; the C ABI library links it (a runtime dependency of libcace_capi.so)
+        .systemLibrary(name: "CFFTW", path: "CInterop/fftw"),
+        .target(name: "CACEFFTW", dependencies: ["CACE", "CFFTW"], swiftSettings: cpuSettings),
+
         // MARK: - Whole structures: extended XYZ, periodic images and a cell list (CLI, tests)
-        .target(name: "CACEStructures", dependencies: ["CACE"], swiftSettings: cpuSettings),
+        .target(name: "CACEStructures", dependencies: ["CACE", "CACEFFTW"], swiftSettings: cpuSettings),
 
         // MARK: - C ABI
         .systemLibrary(name: "CCACE", path: "CInterop/include"),
-        .target(name: "CACECAPI", dependencies: ["CACE", "CACEStructures", "CCACE"]),
+        .target(name: "CACECAPI", dependencies: ["CACE", "CACEStructures", "CACEFFTW", "CCACE"]),
 
         // MARK: - Linear fitting (`cace fit`): BLAS/LAPACK from OpenBLAS (libopenblas-dev), kept out of
         // the core and of the LAMMPS library
@@ -44,11 +49,11 @@ let package = Package(
         // MARK: - Command-line tool
         .executableTarget(
             name: "CACETool",
-            dependencies: ["CACE", "CACEStructures", "CACEFit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["CACE", "CACEStructures", "CACEFFTW", "CACEFit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // MARK: - Tests
-        .testTarget(name: "CACETests", dependencies: ["CACE", "CACEStructures", "CACECAPI", "CCACE", "CACEFit"]),
+        .testTarget(name: "CACETests", dependencies: ["CACE", "CACEStructures", "CACEFFTW", "CACECAPI", "CCACE", "CACEFit"]),
     ],
     swiftLanguageModes: [.v6]
 )

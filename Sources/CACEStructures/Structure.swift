@@ -1,4 +1,5 @@
 import CACE
+import CACEFFTW
 
 /// One atomic configuration: what an extended-XYZ frame holds.
 public struct Structure: Sendable {
@@ -64,6 +65,8 @@ extension Evaluator {
         let n = structure.count
         let (domain, boundary) = try domain(for: structure)
         let total = domain.totalCount
+        // One domain: the particle-mesh method runs on the serial FFT.
+        if meshTransforms == nil { meshTransforms = SerialMeshTransforms() }
         var forces = [Double](repeating: 0, count: 3 * total)
         var virials = [Double](repeating: 0, count: atomVirials ? 6 * total : 0)
         var atomEnergies = [Double](repeating: 0, count: n)

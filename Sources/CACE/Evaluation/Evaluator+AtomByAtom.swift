@@ -262,7 +262,7 @@ extension Evaluator {
 
         // With a long-range term, charges of all atoms are needed before any backward pass.
         var chargeBar: UnsafeMutablePointer<Double>? = nil
-        if let longRange = longRangeTerm, let chargeHead = model.chargeHead {
+        if let longRange = try longRangeTerm(for: atoms, communicator: communicator), let chargeHead = model.chargeHead {
             let perAtom = scratch.perAtom.zeroed(2 * atoms.localCount)
             let charges = perAtom, bars = perAtom + atoms.localCount
             try parallelChunks(count: list.count, workers: workers) { (worker, range) throws(CACEError) in

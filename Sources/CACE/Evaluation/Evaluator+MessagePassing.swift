@@ -104,7 +104,7 @@ extension Evaluator {
         let charges = perAtom + nlocal * heads, chargeBar = charges + nlocal
         targets.atomEnergies?.initialize(repeating: 0, count: nlocal)
         var summary = EvaluationSummary()
-        if let longRange = longRangeTerm, let h = m.chargeHead {
+        if let longRange = try longRangeTerm(for: atoms, communicator: communicator), let h = m.chargeHead {
             try forEachListed { (w, ii, i) in
                 lastLayerForward(w, ii, i)
                 readout.readoutForward(w.x, headOutputs: w.heads, scratch: w.readout, scratchStride: m.readoutScratchStride)

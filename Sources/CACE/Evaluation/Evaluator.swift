@@ -29,6 +29,18 @@ public final class Evaluator {
     /// Runs models without message passing through the layered path too (tests compare the two).
     var usesLayeredPath = false
 
+    /// The periodic long-range method and the mesh's accuracy (`setLongRange`), the plan pinned
+    /// by `pinLongRange` (nil: each evaluation chooses from its own cell), and the plan of the last
+    /// periodic evaluation (which method ran, and why). Evaluator+LongRange.swift.
+    public internal(set) var longRangeMethod = LongRangeMethod.auto
+    public internal(set) var meshAccuracy = LongRangePlan.defaultAccuracy
+    public internal(set) var pinnedLongRange: LongRangePlan? = nil
+    public internal(set) var lastLongRangePlan: LongRangePlan? = nil
+    /// The FFT of the particle-mesh method: a serial one (CACEFFTW) or the host's distributed mesh.
+    /// A mesh plan without one is an error.
+    public var meshTransforms: (any MeshTransformProvider)? = nil
+    let meshScratch = MeshScratch()
+
     let scratch = EvaluatorScratch()
     let kernels: FeatureKernels<Double>
     private(set) lazy var singleKernels = FeatureKernels<Float>(model)

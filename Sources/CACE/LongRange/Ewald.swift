@@ -18,6 +18,8 @@ struct EwaldTerm: LongRangeTerm {
     var threads = 1
     /// The precision of the per-(atom, k) arithmetic of the periodic sum (open boundaries: Double).
     var precision = Precision.double
+    /// A pinned k-set (its integer vectors with this cell's k), or nil for upstream's set of each cell.
+    var kSet: KSet? = nil
 
     typealias Result = LongRangeResult
 
@@ -59,7 +61,12 @@ struct EwaldTerm: LongRangeTerm {
                           chargeBar: UnsafeMutablePointer<Double>, forces: UnsafeMutablePointer<Double>,
                           atomEnergies: UnsafeMutablePointer<Double>?, atomVirials: UnsafeMutablePointer<Double>?,
                           communicator: any DomainCommunicator) throws(CACEError) -> Result {
-        let grid = try ReciprocalSum(cell: h, settings: settings)
+        let grid: ReciprocalSum
+        if let kSet {
+            grid = try ReciprocalSum(cell: h, settings: settings, kSet: kSet)
+        } else {
+            grid = try ReciprocalSum(cell: h, settings: settings)
+        }
         let work = Double(grid.count) * Double(atoms.localCount)
         guard work <= Self.maximumWork else {
             throw .geometry("the direct Ewald sum over \(grid.count) k-vectors for \(atoms.localCount) atoms "
@@ -207,47 +214,62 @@ struct EwaldTerm: LongRangeTerm {
         }
         all.withUnsafeMutableBufferPointer { communicator.sumOverRanks($0.baseAddress.unsafelyUnwrapped, count: 5 * atomCount) }
 
-        var result = Result()
+        // Per atom i: its pair sum over all atoms j (threads over i, each writing only its atoms'
+        // rows and its own slot of the sums; no allocation per atom).
         let pairScale = scale / (2 * Double.pi)
         let width = settings.sigma * 2.0.squareRoot()
+        let selfTerm = settings.removeSelfInteraction ? 0 : scale * selfCoefficient
         for i in 0..<nlocal { chargeBar[i] = 0 }
-        for i in 0..<nlocal where atoms.species[i] >= 0 {
-            let slot = tags.map { Int($0[i]) - 1 } ?? i
-            let xi = all[5 * slot], yi = all[5 * slot + 1], zi = all[5 * slot + 2], qi = charges[i]
-            var potential = 0.0
-            var fx = 0.0, fy = 0.0, fz = 0.0
-            var w = [Double](repeating: 0, count: 6)
-            for j in 0..<atomCount where j != slot && all[5 * j + 4] != 0 {
-                let dx = xi - all[5 * j], dy = yi - all[5 * j + 1], dz = zi - all[5 * j + 2]
-                let r = (dx * dx + dy * dy + dz * dz).squareRoot()
-                let qj = all[5 * j + 3]
-                // kernel K(r) = erf(r / (sigma sqrt 2)) / (r + 1e-6)
-                let e = erf(r / width), denominator = r + 1e-6
-                let kernel = e / denominator
-                let dKernel = (2 / Double.pi.squareRoot() * exp(-(r / width) * (r / width)) / width) / denominator
-                    - e / (denominator * denominator)
-                potential += qj * kernel
-                // E contains q_i q_j K over both orders: dE/dr_i = 2 * pairScale/2 * q_i q_j K' rhat
-                guard r > 0 else { continue }
-                let fpair = -pairScale * qi * qj * dKernel / r    // force on i along (x_i - x_j)
-                fx += fpair * dx; fy += fpair * dy; fz += fpair * dz
-                // Half of each pair's virial goes to each atom of the pair.
-                w[0] += 0.5 * fpair * dx * dx; w[1] += 0.5 * fpair * dy * dy; w[2] += 0.5 * fpair * dz * dz
-                w[3] += 0.5 * fpair * dx * dy; w[4] += 0.5 * fpair * dx * dz; w[5] += 0.5 * fpair * dy * dz
+        let workers = max(1, min(threads, nlocal / 16))
+        var sums = [Double](repeating: 0, count: 7 * workers)   // energy, virial[6] per worker
+        try all.withUnsafeBufferPointer { (allBuffer) throws(CACEError) in
+        try sums.withUnsafeMutableBufferPointer { (sumBuffer) throws(CACEError) in
+            let everyone = allBuffer.baseAddress.unsafelyUnwrapped, sum = sumBuffer.baseAddress.unsafelyUnwrapped
+            try parallelChunks(count: nlocal, workers: workers) { (worker, range) throws(CACEError) in
+                for i in range where atoms.species[i] >= 0 {
+                    let slot = tags.map { Int($0[i]) - 1 } ?? i
+                    let xi = everyone[5 * slot], yi = everyone[5 * slot + 1], zi = everyone[5 * slot + 2], qi = charges[i]
+                    var potential = 0.0
+                    var fx = 0.0, fy = 0.0, fz = 0.0
+                    var w0 = 0.0, w1 = 0.0, w2 = 0.0, w3 = 0.0, w4 = 0.0, w5 = 0.0
+                    for j in 0..<atomCount where j != slot && everyone[5 * j + 4] != 0 {
+                        let dx = xi - everyone[5 * j], dy = yi - everyone[5 * j + 1], dz = zi - everyone[5 * j + 2]
+                        let r = (dx * dx + dy * dy + dz * dz).squareRoot()
+                        let qj = everyone[5 * j + 3]
+                        // kernel K(r) = erf(r / (sigma sqrt 2)) / (r + 1e-6)
+                        let e = erf(r / width), denominator = r + 1e-6
+                        let kernel = e / denominator
+                        let dKernel = (2 / Double.pi.squareRoot() * exp(-(r / width) * (r / width)) / width) / denominator
+                            - e / (denominator * denominator)
+                        potential += qj * kernel
+                        // E contains q_i q_j K over both orders: dE/dr_i = 2 * pairScale/2 * q_i q_j K' rhat
+                        guard r > 0 else { continue }
+                        let fpair = -pairScale * qi * qj * dKernel / r    // force on i along (x_i - x_j)
+                        fx += fpair * dx; fy += fpair * dy; fz += fpair * dz
+                        // Half of each pair's virial goes to each atom of the pair.
+                        w0 += 0.5 * fpair * dx * dx; w1 += 0.5 * fpair * dy * dy; w2 += 0.5 * fpair * dz * dz
+                        w3 += 0.5 * fpair * dx * dy; w4 += 0.5 * fpair * dx * dz; w5 += 0.5 * fpair * dy * dz
+                    }
+                    let atomEnergy = 0.5 * pairScale * qi * potential + selfTerm * qi * qi
+                    chargeBar[i] = pairScale * potential
+                        + (settings.removeSelfInteraction ? 0 : scale * 2 * selfCoefficient * qi)
+                    sum[7 * worker] += atomEnergy
+                    atomEnergies?[i] += atomEnergy
+                    forces[3 * i] += fx; forces[3 * i + 1] += fy; forces[3 * i + 2] += fz
+                    let w = (w0, w1, w2, w3, w4, w5)
+                    sum[7 * worker + 1] += w.0; sum[7 * worker + 2] += w.1; sum[7 * worker + 3] += w.2
+                    sum[7 * worker + 4] += w.3; sum[7 * worker + 5] += w.4; sum[7 * worker + 6] += w.5
+                    if let v = atomVirials.map({ $0 + 6 * i }) {
+                        v[0] += w.0; v[1] += w.1; v[2] += w.2; v[3] += w.3; v[4] += w.4; v[5] += w.5
+                    }
+                }
             }
-            var atomEnergy = 0.5 * pairScale * qi * potential
-            chargeBar[i] = pairScale * potential
-            if !settings.removeSelfInteraction {
-                atomEnergy += scale * selfCoefficient * qi * qi
-                chargeBar[i] += scale * 2 * selfCoefficient * qi
-            }
-            result.energy += atomEnergy
-            atomEnergies?[i] += atomEnergy
-            forces[3 * i] += fx; forces[3 * i + 1] += fy; forces[3 * i + 2] += fz
-            for a in 0..<6 {
-                result.virial[a] += w[a]
-                atomVirials?[6 * i + a] += w[a]
-            }
+        }
+        }
+        var result = Result()
+        for w in 0..<workers {
+            result.energy += sums[7 * w]
+            for c in 0..<6 { result.virial[c] += sums[7 * w + 1 + c] }
         }
         return result
     }

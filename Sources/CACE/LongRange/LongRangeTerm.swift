@@ -28,14 +28,50 @@ struct LongRangeResult {
 }
 
 extension Evaluator {
-    /// The method that evaluates the model's long-range term, or nil without one.
-    var longRangeTerm: (any LongRangeTerm)? {
-        model.ewald.map { EwaldTerm(settings: $0, scale: $0.normFactor * model.ewaldEnergyWeight, threads: threadCount,
-                                    precision: precision) }
+    /// The method that evaluates the model's long-range term for these atoms, or nil without one:
+    /// the open-boundary pair sum, or for a periodic box the plan's method (the pinned plan, or
+    /// one chosen from this cell; `lastLongRangePlan` records it).
+    func longRangeTerm(for atoms: AtomsView, communicator: any DomainCommunicator) throws(CACEError) -> (any LongRangeTerm)? {
+        guard let settings = model.ewald else { return nil }
+        let scale = settings.normFactor * model.ewaldEnergyWeight
+        let direct = EwaldTerm(settings: settings, scale: scale, threads: threadCount, precision: precision)
+        guard case .periodic(let cell) = atoms.boundary else {
+            if longRangeMethod == .mesh { throw MeshEwaldTerm.needsPeriodicBox }
+            return direct
+        }
+        let plan: LongRangePlan
+        if let pinned = pinnedLongRange {
+            plan = pinned
+        } else {
+            plan = try longRangePlan(cell: cell, atomCount: totalAtoms(atoms, communicator))
+        }
+        lastLongRangePlan = plan
+        guard plan.method == .mesh else {
+            return pinnedLongRange == nil ? direct
+                : EwaldTerm(settings: settings, scale: scale, threads: threadCount, precision: precision, kSet: plan.kSet)
+        }
+        guard let transforms = meshTransforms else {
+            throw .argument("the particle-mesh long-range method needs a mesh transform (an FFT): this host provides none; "
+                + "use long range direct")
+        }
+        return MeshEwaldTerm(settings: settings, scale: scale, plan: plan, transforms: transforms,
+                             scratch: meshScratch, threads: threadCount)
     }
 
-    /// Refuses a box the model's long-range term is not defined for (nothing to check without one).
+    /// Atoms over all ranks (auto's cost rule).
+    private func totalAtoms(_ atoms: AtomsView, _ communicator: any DomainCommunicator) -> Int {
+        var count = Double(atoms.localCount)
+        communicator.sumOverRanks(&count, count: 1)
+        return Int(count)
+    }
+
+    /// Refuses a box the model's long-range term is not defined for (nothing to check without
+    /// one), and open boundaries with the mesh method.
     public func checkBoundary(periodic: (Bool, Bool, Bool)) throws(CACEError) {
-        try longRangeTerm?.checkBoundary(periodic: periodic)
+        guard let settings = model.ewald else { return }
+        try EwaldTerm(settings: settings, scale: 1).checkBoundary(periodic: periodic)
+        if longRangeMethod == .mesh {
+            try MeshEwaldTerm.checkPeriodic(periodic)
+        }
     }
 }

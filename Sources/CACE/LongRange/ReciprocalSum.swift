@@ -25,62 +25,62 @@ struct ReciprocalSum {
     let weight, weightX, weightY, weightZ: [Double]
     let virialXX, virialYY, virialZZ, virialXY, virialXZ, virialYZ: [Double]
 
+    /// Upstream's k-set of this cell (the direct method, unpinned).
     init(cell h: [Double], settings: EwaldSettings) throws(CACEError) {
-        guard h.count == 9 else { throw .argument("the cell must have 9 components") }
-        // The signed determinant makes b_a . a_c = 2 pi delta_ac for left-handed cells too; the
-        // energy's 1/V needs the volume itself.
-        let determinant = h[0] * (h[4] * h[8] - h[5] * h[7]) - h[1] * (h[3] * h[8] - h[5] * h[6])
-            + h[2] * (h[3] * h[7] - h[4] * h[6])
-        guard determinant.isFinite, abs(determinant) > 1e-12 else { throw .geometry("the periodic cell has zero volume") }
-        volume = abs(determinant)
-        let f = 2 * Double.pi / determinant
-        b = [f * (h[4] * h[8] - h[5] * h[7]), f * (h[5] * h[6] - h[3] * h[8]), f * (h[3] * h[7] - h[4] * h[6]),
-             f * (h[7] * h[2] - h[8] * h[1]), f * (h[8] * h[0] - h[6] * h[2]), f * (h[6] * h[1] - h[7] * h[0]),
-             f * (h[1] * h[5] - h[2] * h[4]), f * (h[2] * h[3] - h[0] * h[5]), f * (h[0] * h[4] - h[1] * h[3])]
+        try Self.checkedEstimate(cell: h, settings: settings)
+        try self.init(cell: h, settings: settings, kSet: try KSet(cell: h, settings: settings))
+    }
+
+    /// Refuses, before any k-vector is built, a cell whose direct sum would need too many.
+    static func checkedEstimate(cell h: [Double], settings: EwaldSettings) throws(CACEError) {
+        let geometry = try CellGeometry(cell: h)
         var nMax = [0, 0, 0]
         for a in 0..<3 {
             let length = (h[3 * a] * h[3 * a] + h[3 * a + 1] * h[3 * a + 1] + h[3 * a + 2] * h[3 * a + 2]).squareRoot()
-            let ratio = length / settings.dl
-            guard ratio < 10_000 else {
-                throw .geometry("the cell is too large for the direct Ewald sum: |a\(a + 1)| = \(length) A needs more than "
-                    + "10000 k-vectors along it. Use a smaller periodic box")
-            }
-            nMax[a] = max(1, Int(ratio))   // upstream truncates
+            nMax[a] = max(1, Int(min(length / settings.dl, 10_000)))
         }
-        self.nMax = nMax
-        let estimate = Self.estimatedCount(nMax: nMax, volume: volume, kSquaredMax: settings.kSquaredMax)
-        guard estimate <= Double(Self.maximumCount) else {
+        try checkEstimate(nMax: nMax, volume: geometry.volume, kSquaredMax: settings.kSquaredMax)
+    }
+
+    /// Refuses, before any k-vector is built, a cell whose direct sum would need too many.
+    static func checkEstimate(nMax: [Int], volume: Double, kSquaredMax: Double) throws(CACEError) {
+        let estimate = estimatedCount(nMax: nMax, volume: volume, kSquaredMax: kSquaredMax)
+        guard estimate <= Double(maximumCount) else {
             throw .geometry("the direct Ewald sum would need about \(Int(estimate)) k-vectors for this cell "
-                + "(volume \(volume) A^3; the limit is \(Self.maximumCount), about 1 GB): its cost grows with the volume. "
-                + "Use a smaller periodic box (a particle-mesh Ewald sum, which scales with N, is not available yet)")
+                + "(volume \(volume) A^3; the limit is \(maximumCount), about 1 GB): its cost grows with the volume. "
+                + "Use the particle-mesh method (long range mesh or auto) or a smaller periodic box")
+        }
+    }
+
+    /// The sum over the integer vectors of `kSet` with the k-vectors of this cell (a pinned set
+    /// keeps its n while the cell changes; c_k and the virial weights follow the cell).
+    init(cell h: [Double], settings: EwaldSettings, kSet: KSet) throws(CACEError) {
+        let geometry = try CellGeometry(cell: h)
+        volume = geometry.volume
+        b = geometry.reciprocal
+        nMax = kSet.nMax
+        guard kSet.count <= Self.maximumCount else {
+            throw .geometry("the direct Ewald sum would need \(kSet.count) k-vectors for this cell (the limit is "
+                + "\(Self.maximumCount), about 1 GB): use the particle-mesh method (long range mesh or auto)")
         }
         let sigma2 = settings.sigma * settings.sigma
-        var rows: [(Int, Int, Int, Int, Int)] = []
         var columns: [[Double]] = Array(repeating: [], count: 10)
-        for n1 in -nMax[0]...nMax[0] {
-            for n2 in -nMax[1]...nMax[1] {
-                var rowStart = -1, firstN3 = 0
-                for n3 in -nMax[2]...nMax[2] {
-                    // Half space: the first non-zero index is positive.
-                    let first = n1 != 0 ? n1 : (n2 != 0 ? n2 : n3)
-                    guard first > 0 else { continue }
-                    let kx = Double(n1) * b[0] + Double(n2) * b[3] + Double(n3) * b[6]
-                    let ky = Double(n1) * b[1] + Double(n2) * b[4] + Double(n3) * b[7]
-                    let kz = Double(n1) * b[2] + Double(n2) * b[5] + Double(n3) * b[8]
-                    let k2 = kx * kx + ky * ky + kz * kz
-                    guard k2 > 0, k2 <= settings.kSquaredMax else { continue }
-                    if rowStart < 0 { rowStart = columns[0].count; firstN3 = n3 }
-                    let c = 2 * exp(-sigma2 * k2 / 2) / k2
-                    let g = -2 * (sigma2 / 2 + 1 / k2)
-                    let values = [c, c * kx, c * ky, c * kz, c * (1 + g * kx * kx), c * (1 + g * ky * ky),
-                                  c * (1 + g * kz * kz), c * g * kx * ky, c * g * kx * kz, c * g * ky * kz]
-                    for (column, value) in values.enumerated() { columns[column].append(value) }
-                }
-                if rowStart >= 0 { rows.append((n1, n2, firstN3, rowStart, columns[0].count - rowStart)) }
+        for c in 0..<10 { columns[c].reserveCapacity(kSet.count + 8) }
+        for (n1, n2, firstN3, _, length) in kSet.rows {
+            for n3 in firstN3..<(firstN3 + length) {
+                let kx = Double(n1) * b[0] + Double(n2) * b[3] + Double(n3) * b[6]
+                let ky = Double(n1) * b[1] + Double(n2) * b[4] + Double(n3) * b[7]
+                let kz = Double(n1) * b[2] + Double(n2) * b[5] + Double(n3) * b[8]
+                let k2 = kx * kx + ky * ky + kz * kz
+                let c = 2 * exp(-sigma2 * k2 / 2) / k2
+                let g = -2 * (sigma2 / 2 + 1 / k2)
+                let values = [c, c * kx, c * ky, c * kz, c * (1 + g * kx * kx), c * (1 + g * ky * ky),
+                              c * (1 + g * kz * kz), c * g * kx * ky, c * g * kx * kz, c * g * ky * kz]
+                for (column, value) in values.enumerated() { columns[column].append(value) }
             }
         }
-        self.rows = rows
-        count = columns[0].count
+        rows = kSet.rows
+        count = kSet.count
         let padded = (count + 7) / 8 * 8   // whole vectors of Double and of Float
         for c in 0..<10 { columns[c] += [Double](repeating: 0, count: padded - count) }
         (weight, weightX, weightY, weightZ) = (columns[0], columns[1], columns[2], columns[3])
