@@ -234,6 +234,13 @@ typedef struct {
 int cace_compute_committee_spread(cace_model *model, const cace_structure *structure, cace_committee_spread *out,
                                   char *err, size_t err_len);
 
+/* The committee's spread of each owned atom's energy in a host's domain (as cace_compute takes
+ * it): atom_energy_sigma[i], i < nlocal (0 for atoms with species -1). A forward pass of the
+ * features only; LAMMPS asks for it on the steps `fix pair` needs it. CACE_ERR_ARGUMENT without
+ * a committee. */
+int cace_compute_committee_atom_spread(cace_model *model, const cace_system *system, const cace_host *host,
+                                       double *atom_energy_sigma, char *err, size_t err_len);
+
 #ifdef __cplusplus
 }
 #endif

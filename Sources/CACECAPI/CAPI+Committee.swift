@@ -34,3 +34,20 @@ public func caceComputeCommitteeSpread(_ model: OpaquePointer?, _ structure: Uns
         return status(of: error)
     }
 }
+
+@_cdecl("cace_compute_committee_atom_spread")
+public func caceComputeCommitteeAtomSpread(_ model: OpaquePointer?, _ system: UnsafePointer<cace_system>?,
+                                           _ host: UnsafePointer<cace_host>?, _ sigma: UnsafeMutablePointer<Double>?,
+                                           _ err: UnsafeMutablePointer<CChar>?, _ errLength: Int) -> Int32 {
+    let caller = "cace_compute_committee_atom_spread"
+    guard let h = handle(model) else { return argumentError(caller + ": model is NULL", err, errLength) }
+    guard sigma != nil || (system?.pointee.nlocal ?? 0) == 0 else {
+        return argumentError(caller + ": atom_energy_sigma is NULL", err, errLength)
+    }
+    return withAtomsView(system, caller, err, errLength) { (atoms) throws(CACEError) in
+        guard let spread = try h.evaluator.committeeAtomSpread(atoms, communicator: HostCommunicator(host: host?.pointee)) else {
+            throw .argument("the model has no committee (fit one with cace fit --committee K)")
+        }
+        for i in 0..<atoms.localCount { sigma?[i] = spread[i] }
+    }
+}

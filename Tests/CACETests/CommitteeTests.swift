@@ -48,6 +48,32 @@ final class CommitteeTests: XCTestCase {
         XCTAssertLessThan(check.largest, 1e-10)
     }
 
+    /// The per-atom spread of a host's domain (what LAMMPS asks for, a forward pass only) is
+    /// the per-atom spread of the whole-structure path; without a committee there is none.
+    func testAtomSpreadOfADomain() throws {
+        let model = try CACEModel(contentsOf: Self.fitted.path)
+        let evaluator = Evaluator(model: model)
+        for frame in FitTests.data.validation {
+            let whole = try XCTUnwrap(try evaluator.committeeSpread(frame.structure))
+            let (domain, boundary) = try evaluator.domain(for: frame.structure)
+            let perAtom = try domain.withAtomsView(boundary: boundary) { (atoms) throws(CACEError) -> [Double]? in
+                try evaluator.committeeAtomSpread(atoms, communicator: domain)
+            }
+            let spread = try XCTUnwrap(perAtom)
+            for i in 0..<frame.structure.count {
+                XCTAssertEqual(spread[i], whole.atomEnergies[i], accuracy: 1e-12 * max(1, whole.atomEnergies[i]), frame.name)
+            }
+        }
+        let known = FitTests.truth(FitTests.spec())
+        let plainPath = try FitTests.writeModel(FitTests.spec(), weights: known.weights, e0: known.e0)
+        defer { try? FileManager.default.removeItem(atPath: plainPath) }
+        let plain = Evaluator(model: try CACEModel(contentsOf: plainPath))
+        let (domain, boundary) = try plain.domain(for: FitTests.data.validation[0].structure)
+        XCTAssertNil(try domain.withAtomsView(boundary: boundary) { (atoms) throws(CACEError) -> [Double]? in
+            try plain.committeeAtomSpread(atoms, communicator: domain)
+        })
+    }
+
     /// A committee needs format version 2 and a linear read-out.
     func testCommitteeNeedsVersion2AndALinearReadout() throws {
         let writer = try Self.fitted.result.modelFile(source: "test")
