@@ -444,6 +444,9 @@ PairCACE::PairCACE(LAMMPS *lmp) : Pair(lmp)
   pinned = 0;
   plan_mesh[0] = plan_mesh[1] = plan_mesh[2] = 0;
   plan_order = 0;
+  uncertainty_flag = 0;
+  nmax_uncertainty = 0;
+  uncertainty = nullptr;
   species = nullptr;
   nmax = 0;
   atom_species = nullptr;
@@ -463,6 +466,7 @@ PairCACE::~PairCACE()
   cace_model_free(model);
   memory->destroy(atom_species);
   memory->destroy(tag64);
+  memory->destroy(uncertainty);
 
   if (allocated) {
     memory->destroy(setflag);
@@ -560,9 +564,46 @@ void PairCACE::compute(int eflag, int vflag)
   if (status != CACE_OK) error->one(FLERR, "CACE evaluation failed: {}", err);
   check_finite(nall, res.energy, res.virial);
 
+  // fix pair asked for the committee's per-atom spread on this step: a forward pass of the
+  // features only, so the steps in between cost nothing extra
+  if (uncertainty_flag) {
+    if (atom->nmax > nmax_uncertainty) {
+      nmax_uncertainty = atom->nmax;
+      memory->destroy(uncertainty);
+      memory->create(uncertainty, nmax_uncertainty, "pair:cace:uncertainty");
+    }
+    if (cace_compute_committee_atom_spread(model, &sys, &host, uncertainty, err, sizeof(err)) != CACE_OK)
+      error->one(FLERR, "CACE committee spread failed: {}", err);
+    uncertainty_flag = 0;
+  }
+
   if (eflag_global) eng_vdwl += res.energy;
   if (vflag_global)
     for (int k = 0; k < 6; k++) virial[k] += res.virial[k];
+}
+
+/* ----------------------------------------------------------------------
+   fix pair: "uncertainty" is the committee's standard deviation of each owned atom's energy
+   (eV), computed on the steps where fix pair sets "uncertainty_flag"
+------------------------------------------------------------------------- */
+
+void *PairCACE::extract(const char *name, int &dim)
+{
+  dim = 0;
+  if (strcmp(name, "uncertainty_flag") == 0) {
+    if (!model || cace_model_committee_size(model) == 0)
+      error->all(FLERR, "pair_style cace: fix pair asks for 'uncertainty', but the model has no committee "
+                 "(fit one with cace fit --committee K)");
+    return (void *) &uncertainty_flag;
+  }
+  return nullptr;
+}
+
+void *PairCACE::extract_peratom(const char *name, int &ncol)
+{
+  if (strcmp(name, "uncertainty") != 0) return nullptr;
+  ncol = 0;    // one value per atom
+  return (void *) uncertainty;
 }
 
 /* ---------------------------------------------------------------------- */

@@ -35,6 +35,8 @@ class PairCACE : public Pair {
   void setup() override;
   double init_one(int, int) override;
   void reset_grid() override;
+  void *extract(const char *, int &) override;
+  void *extract_peratom(const char *, int &) override;
 
   int pack_forward_comm(int, int *, double *, int, int *) override;
   void unpack_forward_comm(int, int, double *) override;
@@ -69,6 +71,12 @@ class PairCACE : public Pair {
   int plan_mesh[3];    // mesh points and B-spline order of the pinned plan (mesh method)
   int plan_order;
   std::unique_ptr<CACEMesh> mesh;    // the distributed mesh while the pinned plan is a mesh
+
+  // the committee's spread of each owned atom's energy (models fitted with cace fit
+  // --committee K), computed on the steps where fix pair sets uncertainty_flag
+  int uncertainty_flag;
+  int nmax_uncertainty;
+  double *uncertainty;
 
   int *species;      // per LAMMPS type: model element index, -1 for NULL
   int nmax;          // allocated rows of atom_species / tag64
