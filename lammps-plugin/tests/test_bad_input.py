@@ -128,7 +128,7 @@ def _cases(files):
          "Expected floating point parameter"),
         ("mesh_open_boundaries", deck(pair_style="long_range mesh", boundary="f f f",
                                       data="inside.data"),
-         "long_range mesh needs a box periodic in all three directions"),
+         "needs a box periodic in all three directions"),
         ("mesh_without_long_range", deck(pair_coeff=f"{short_range} Al Cu",
                                          pair_style="long_range mesh"),
          "pair_style cace long_range mesh:"),

@@ -15,8 +15,9 @@ ghost points of each rank's brick, Remap and FFT3d of the KSPACE package for the
                           sub-style: the k-set is pinned and the mesh built)
   test_restart            an NVE run with the mesh, restarted on another rank count, follows the
                           uninterrupted run
-  test_npt_conservation   fix npt (Nose-Hoover) on 1536-atom water with the long-range model:
-                          the extended energy (econserve) is conserved
+  test_npt_conservation   fix npt (Nose-Hoover) on 1536-atom water with the long-range model,
+                          the box shrinking through a change of the unpinned k-set: the
+                          extended energy (econserve) is conserved
   test_box_scan           the box scaled in 120 steps inside one run (fix deform, remap x):
                           pinned k-sets (direct and mesh) give a smooth energy and pressure,
                           and the pressure is -dE/dV; with 'pin no' (upstream's k-set per force
@@ -257,43 +258,61 @@ def test_restart(tmp_path, synthetic):
 
 # ---- NPT conservation and the box scan --------------------------------------------------------
 
-NPT_STEPS, NPT_DT = 600, 0.00025
-NPT_MAX_DRIFT = 2e-5          # eV/atom: max |econserve(t) - econserve(0)|
+NPT_STEPS, NPT_DT = 400, 0.00025
+NPT_MAX_DRIFT = 1e-5          # eV/atom: mean econserve over the last quarter - over steps 20-120
+NPT_MAX_DEVIATION = 4e-5      # eV/atom: max |econserve(t) - econserve(0)|
 
 
 def test_npt_conservation(reference, tmp_path, note):
-    """fix npt (Nose-Hoover, iso) on 1536 water atoms with the long-range model (auto: mesh),
-    after a short relaxation (see test_nve.py: the reference frame is far from this model's
-    minimum): the box changes, energy flows through the thermostat and barostat, and econserve
-    (pe + ke + ecouple) stays put. With the k-set chosen per step instead (pin no), every
-    change of the set is a jump of a few meV in pe that ecouple does not see."""
+    """fix npt (Nose-Hoover, iso, 10 kbar) on 1536 water atoms with the long-range model (auto:
+    the mesh): the 192-atom frame relaxed (see test_nve.py: it is far from this model's minimum)
+    and replicated 2x2x2, 200 steps of NVT from 600 K, then 400 steps of NPT during which the
+    box shrinks through L = 24.66 A, where the k-set of the unpinned method changes (the 69 meV
+    jump of test_box_scan); the extended energy econserve = pe + ke + ecouple stays put.
+
+    Measured (2 ranks, this machine, under load: ~15 min; ~1 min idle): pinned mesh, drift
+    3.4e-6 eV/atom, max deviation 1.45e-5 eV/atom (velocity-Verlet fluctuations of +-20 meV);
+    the same run with 'long_range direct pin no' gives -1.3e-6 / 1.6e-5: in a thermalised box
+    the jump at that crossing is ~14 meV, below the fluctuations, while in the coherent box of
+    test_box_scan it is 69 meV (4.5e-5 eV/atom, over both bounds). With Pdamp = 0.1 ps the box
+    swings by 12 % in 0.1 ps and econserve drifts by 4e-4 eV/atom for every method, also for
+    the model without its long-range term and at half the timestep: a property of such a fast
+    barostat, not of the long-range term, so Pdamp is 1 ps (4000 steps, as LAMMPS advises)."""
     wd = tmp_path
-    s = water(reference)
-    elements = write_data(wd / "water.data", s)
-    run = run_lammps(wd, preamble("water.data", reference / "water_trained" / "model.safetensors",
-                                  elements) +
-                     "min_style cg\nminimize 0 1e-4 40 80\nreset_timestep 0\n"
-                     "velocity all create 300 4711 mom yes rot yes dist gaussian\n"
-                     f"timestep {NPT_DT}\n"
-                     "fix npt all npt temp 300 300 0.025 iso 1.0 1.0 0.1\n"
-                     "thermo 20\nthermo_style custom step temp pe ke press vol ecouple econserve\n"
+    frame = water(reference, reps=(1, 1, 1))
+    elements = write_data(wd / "water.data", frame)
+    model = reference / "water_trained" / "model.safetensors"
+    run = run_lammps(wd, preamble("water.data", model, elements) +
+                     "min_style cg\nminimize 0 1e-6 100 200\nreplicate 2 2 2\nreset_timestep 0\n"
+                     "velocity all create 600 4711 mom yes rot yes dist gaussian\n"
+                     f"timestep {NPT_DT}\nfix nvt all nvt temp 300 300 0.025\nthermo 50\nrun 200\n"
+                     "unfix nvt\nreset_timestep 0\n"
+                     "fix npt all npt temp 300 300 0.05 iso 10000.0 10000.0 1.0\n"
+                     "thermo 10\nthermo_style custom step temp pe ke press vol ecouple econserve\n"
                      f"thermo_modify format float %.15g\nrun {NPT_STEPS}\n",
-                     nprocs=2, name="in.npt", timeout=600)
+                     nprocs=2, name="in.npt", timeout=1800)
     t = thermo_table(run.log)[-1]
-    n = s.natoms
+    n = 8 * frame.natoms
     c = Checks()
-    c.that(len(t["Step"]) == NPT_STEPS // 20 + 1, f"thermo output incomplete: {len(t['Step'])} rows")
+    c.that(len(t["Step"]) == NPT_STEPS // 10 + 1, f"thermo output incomplete: {len(t['Step'])} rows")
     if not c.problems:
-        drift = np.abs(t["Econserve"] - t["Econserve"][0]).max() / n
-        dv = t["Volume"].max() / t["Volume"].min() - 1
+        e, step = t["Econserve"] / n, t["Step"]
+        deviation = np.abs(e - e[0]).max()
+        drift = e[step >= 0.75 * NPT_STEPS].mean() - e[(step >= 20) & (step <= 120)].mean()
+        lengths = t["Volume"] ** (1 / 3)
         exchanged = np.abs(t["Ecouple"]).max() / n
-        note(f"NPT water {n} atoms, {NPT_STEPS} x {NPT_DT * 1000:g} fs on 2 ranks: max "
-             f"|econserve - econserve(0)| = {drift:.2e} eV/atom, volume range {dv:.2%}, "
-             f"|ecouple| up to {exchanged:.2e} eV/atom, {plans(run.log)}, {run.seconds:.0f} s")
-        c.that(dv > 2e-3, f"the volume changed by only {dv:.2%}: the barostat did not act")
-        c.that(exchanged > 5 * NPT_MAX_DRIFT, f"the reservoirs exchanged only {exchanged:.2g} eV/atom")
-        c.that(drift < NPT_MAX_DRIFT, f"econserve drifted by {drift:.3g} eV/atom "
+        note(f"NPT water {n} atoms, {NPT_STEPS} x {NPT_DT * 1000:g} fs on 2 ranks: econserve drift "
+             f"{drift:+.1e} eV/atom, max deviation {deviation:.1e} eV/atom, L {lengths.max():.3f} -> "
+             f"{lengths.min():.3f} A, |ecouple| up to {exchanged:.1e} eV/atom, {plans(run.log)[-1]}, "
+             f"{run.seconds:.0f} s")
+        c.that(plans(run.log)[-1][0] == "mesh", f"the NPT run did not use the mesh: {plans(run.log)}")
+        c.that(lengths.min() < 24.66, f"the box only shrank to L = {lengths.min():.3f} A: it did not "
+               "cross the change of the unpinned k-set at 24.66 A")
+        c.that(exchanged > 10 * NPT_MAX_DRIFT, f"the reservoirs exchanged only {exchanged:.2g} eV/atom")
+        c.that(abs(drift) < NPT_MAX_DRIFT, f"econserve drifted by {drift:.3g} eV/atom "
                f"(bound {NPT_MAX_DRIFT:g})")
+        c.that(deviation < NPT_MAX_DEVIATION, f"econserve deviated by {deviation:.3g} eV/atom "
+               f"(bound {NPT_MAX_DEVIATION:g})")
     c.done()
 
 
