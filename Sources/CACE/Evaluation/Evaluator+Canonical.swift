@@ -12,7 +12,7 @@ extension Evaluator {
         let g = thread.canonicalGeometry.reserve(layout.geometry), q = layout.geometryPieces
         return .init(phi: t + p[0], product: t + p[1], powerSums: t + p[2], powerSumBar: t + p[3], productBar: t + p[4],
                      phiBar: t + p[5], small: t + p[6], pi: t + p[7], piBar: t + p[8], rhoBar: t + p[9],
-                     uBar: g + q[0], powers: g + q[1], monomials: g + q[2])
+                     uBar: g + q[0], powers: g + q[1], monomials: g + q[2], monomialsByEdge: t + p[10])
     }
 
     private func canonicalEdges<T>(_ i: Int, _ atoms: AtomsView, _ w: AtomWork<T>) -> CanonicalCorrelation<T>.Edges {

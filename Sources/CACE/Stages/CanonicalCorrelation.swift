@@ -67,8 +67,8 @@ struct CanonicalCorrelation<T: FeatureScalar>: Sendable {
         let mc = columns
         let pieces = [t.piece(edgeStride * slotCount * mc), t.piece(productCount * mc), t.piece(signatureCount * mc),
                       t.piece(signatureCount * mc), t.piece(productCount * mc), t.piece(slotCount * mc),
-                      t.piece(max(radialCount, angularCount)), t.piece(piCount * mc), t.piece(piCount * mc),
-                      t.piece(radialCount * edgeStride)]
+                      t.piece(max(radialCount, angularCount)), t.piece(piCount * mc), t.piece(edgeStride * piCount * mc),
+                      t.piece(radialCount * edgeStride), t.piece(angularCount * edgeStride)]
         var g = ScratchLayout()
         let geometryPieces = [g.piece(3 * edgeStride), g.piece(3 * (table.maxDegree + 1)), g.piece(angularCount)]
         return (t, pieces, g, geometryPieces)
@@ -95,11 +95,12 @@ struct CanonicalCorrelation<T: FeatureScalar>: Sendable {
         let phiBar: UnsafeMutablePointer<T>     // [slot][mc] of one edge
         let small: UnsafeMutablePointer<T>      // [max(n_r, K)] of one edge
         let pi: UnsafeMutablePointer<T>         // [Π row][mc] of one edge
-        let piBar: UnsafeMutablePointer<T>
+        let piBar: UnsafeMutablePointer<T>      // [e][Π row][mc]: summed into Ā after the edge loop
         let rhoBar: UnsafeMutablePointer<T>     // [n][e]: dE/dρ through the corrections
         let uBar: UnsafeMutablePointer<Double>  // [3][e]: dE/du through the corrections
         let powers: UnsafeMutablePointer<Double> // [axis][0 ... maxDegree]
         let monomials: UnsafeMutablePointer<Double> // [k]: mult(v_k) u^v_k of one edge
+        let monomialsByEdge: UnsafeMutablePointer<T> // [k][e]: the same for every edge
     }
 
     // MARK: forward
@@ -205,19 +206,21 @@ struct CanonicalCorrelation<T: FeatureScalar>: Sendable {
                 var uBar = (0.0, 0.0, 0.0)
                 if !activeForms.isEmpty {
                     piRows(a: a, columns: range, w)
-                    for p in 0..<piCount { (w.piBar + p * mc + lo).initialize(repeating: 0, count: count) }
+                    let piBarEdge = w.piBar + e * piCount * mc
+                    for p in 0..<piCount { (piBarEdge + p * mc + lo).initialize(repeating: 0, count: count) }
                     var sBar = 0.0
-                    for f in activeForms { sBar += closedFormBackward(f, phi: phi, s: sq, g: bBar + f.feature * mc + lo, columns: range, w) }
+                    for f in activeForms {
+                        sBar += closedFormBackward(f, phi: phi, s: sq, g: bBar + f.feature * mc + lo, piBar: piBarEdge,
+                                                   columns: range, w)
+                    }
                     // s = u . u
                     let inverse = EdgeFormulas.inverseLength(edges.lengths[e])
                     let u = (edges.vectors[3 * e] * inverse, edges.vectors[3 * e + 1] * inverse, edges.vectors[3 * e + 2] * inverse)
                     uBar = (2 * sBar * u.0, 2 * sBar * u.1, 2 * sBar * u.2)
-                    // Π_l(e) = Σ_k mult(v_k) u^v_k A_k: into Ā, and dE/du through the monomials.
+                    // Π_l(e) = Σ_k mult(v_k) u^v_k A_k: dE/du through the monomials now; Ā after the loop.
+                    for k in 0..<angularCount { w.monomialsByEdge[k * stride + e] = T(w.monomials[k]) }
                     for (p, block) in piBlocks.enumerated() {
-                        let piBar = w.piBar + p * mc + lo
-                        for k in block.start..<(block.start + block.count) {
-                            addScaled(count, T(w.monomials[k]), piBar, into: aBar + k * mc + lo)
-                        }
+                        let piBar = piBarEdge + p * mc + lo
                         dots(count, rows: block.count, a + block.start * mc + lo, xStride: mc, piBar, into: w.small, outStride: 1)
                         for j in 0..<block.count {
                             let k = block.start + j, g = multinomial[k] * Double(w.small[j])
@@ -268,14 +271,26 @@ struct CanonicalCorrelation<T: FeatureScalar>: Sendable {
                 }
             }
         }
+        // Ā_k += Σ_e mult(v_k) u_e^v_k Π̄_e (one sum over the edges per k: no store per edge).
+        if !activeForms.isEmpty {
+            for (p, block) in piBlocks.enumerated() {
+                for k in block.start..<(block.start + block.count) {
+                    for group in edges.groups where !group.isEmpty {
+                        addCombination(count, rows: group.count, w.monomialsByEdge + k * stride + group.lowerBound, cStride: 1,
+                                       w.piBar + (group.lowerBound * piCount + p) * mc + lo, xStride: piCount * mc,
+                                       into: aBar + k * mc + lo)
+                    }
+                }
+            }
+        }
         return true
     }
 
     /// The adjoint of `closedFormForward` for one edge: Φ̄ and Π̄ rows (columns `range`); returns dE/ds.
     @inline(__always)
     private func closedFormBackward(_ f: (feature: Int, l: (Int, Int, Int), slot: (Int, Int, Int), pi: (Int, Int, Int)),
-                                    phi: UnsafePointer<T>, s: Double, g: UnsafePointer<T>, columns range: Range<Int>,
-                                    _ w: Work) -> Double {
+                                    phi: UnsafePointer<T>, s: Double, g: UnsafePointer<T>, piBar: UnsafeMutablePointer<T>,
+                                    columns range: Range<Int>, _ w: Work) -> Double {
         let mc = columns, lo = range.lowerBound, count = range.count
         let p1 = phi + f.slot.0 * mc + lo, p2 = phi + f.slot.1 * mc + lo
         let b1 = w.phiBar + f.slot.0 * mc + lo, b2 = w.phiBar + f.slot.1 * mc + lo
@@ -292,9 +307,9 @@ struct CanonicalCorrelation<T: FeatureScalar>: Sendable {
         let pi2: UnsafePointer<T> = UnsafePointer(w.pi + f.pi.1 * mc + lo)
         let pi3: UnsafePointer<T> = UnsafePointer(w.pi + f.pi.0 * mc + lo)
         let b3: UnsafeMutablePointer<T> = w.phiBar + f.slot.2 * mc + lo
-        let q1: UnsafeMutablePointer<T> = w.piBar + f.pi.2 * mc + lo
-        let q2: UnsafeMutablePointer<T> = w.piBar + f.pi.1 * mc + lo
-        let q3: UnsafeMutablePointer<T> = w.piBar + f.pi.0 * mc + lo
+        let q1: UnsafeMutablePointer<T> = piBar + f.pi.2 * mc + lo
+        let q2: UnsafeMutablePointer<T> = piBar + f.pi.1 * mc + lo
+        let q3: UnsafeMutablePointer<T> = piBar + f.pi.0 * mc + lo
         let sums = CanonicalClosedForms.tripleBackward(count, c, g, (p1, p2, p3), (pi1, pi2, pi3),
                                                        phiBar: (b1, b2, b3), piBar: (q1, q2, q3))
         var sBar = 0.0
