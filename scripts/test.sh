@@ -27,6 +27,15 @@ if ! dpkg -s libopenblas-dev >/dev/null 2>&1; then
     echo "WARNING: could not install libopenblas-dev: the fit module will not link"
 fi
 
+# FFTW3 (the serial FFT of the particle-mesh long-range method, module CFFTW): linked into the CLI,
+# the tests and libcace_capi.so (so also the Python package's build)
+if ! dpkg -s libfftw3-dev >/dev/null 2>&1; then
+  echo "== apt-get install libfftw3-dev"
+  SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo
+  $SUDO apt-get update -q && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libfftw3-dev >/dev/null ||
+    echo "WARNING: could not install libfftw3-dev: the library and the CLI will not link"
+fi
+
 [[ -d ../shared/reference ]] || echo "NOTE: ../shared/reference not found: upstream reference comparisons are SKIPPED (they run in CI)"
 
 echo "== swift test (XCTest)"

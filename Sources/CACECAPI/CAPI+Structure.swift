@@ -55,6 +55,11 @@ public func caceComputeStructure(_ model: OpaquePointer?, _ structure: UnsafePoi
         let n = s.count
         let wantsVirials = result.pointee.atom_virial != nil
         evaluator.includeAtomicEnergies = result.pointee.include_e0 != 0
+        // A whole structure: the serial FFT, and the structure's own k-set (a pin is for cace_compute).
+        evaluator.meshTransforms = h.serialMesh
+        let pinned = evaluator.pinnedLongRange
+        evaluator.unpinLongRange()
+        defer { evaluator.restorePin(pinned) }
         let evaluation = try evaluator.evaluate(s, atomVirials: wantsVirials)
         let r = evaluation.result
         let w = r.virial   // 3x3 row-major

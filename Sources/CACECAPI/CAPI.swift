@@ -1,4 +1,5 @@
 import CACE
+import CACEFFTW
 import CCACE
 
 // The C ABI declared in CInterop/include/cace.h. Every entry point validates its
@@ -8,6 +9,8 @@ import CCACE
 /// What a `cace_model *` points to: the model plus a reusable evaluator.
 final class ModelHandle {
     let evaluator: Evaluator
+    /// The serial FFT of the particle-mesh method, for hosts without a distributed mesh.
+    let serialMesh = SerialMeshTransforms()
     init(model: CACEModel) { evaluator = Evaluator(model: model) }
 }
 
@@ -169,6 +172,13 @@ public func caceCompute(_ model: OpaquePointer?, _ system: UnsafePointer<cace_sy
         let targets = EvaluationTargets(forces: result.pointee.forces ?? dummyForce, atomEnergies: result.pointee.atom_energy,
                                         atomVirials: result.pointee.atom_virial)
         h.evaluator.includeAtomicEnergies = result.pointee.include_e0 != 0
+        // The host's distributed mesh, or the serial FFT (right for a single domain only).
+        if let mesh = host?.pointee.mesh {
+            h.evaluator.meshTransforms = HostMeshProvider(mesh)
+        } else {
+            h.evaluator.meshTransforms = h.serialMesh
+        }
+        defer { h.evaluator.meshTransforms = h.serialMesh }
         let summary = try h.evaluator.evaluate(atoms, into: targets, communicator: HostCommunicator(host: host?.pointee))
         result.pointee.energy = summary.energy
         result.pointee.virial = (summary.virial[0], summary.virial[1], summary.virial[2],

@@ -26,6 +26,8 @@ struct Benchmark: ParsableCommand {
     @Option(help: "Output format: text or json.")
     var format: String = "text"
 
+    @OptionGroup var longRange: LongRangeOptions
+
     func run() throws {
         guard repetitions >= 1, (1...1024).contains(threads) else {
             throw CLIError("--repeat must be at least 1 and --threads between 1 and 1024 (got \(repetitions) and \(threads))")
@@ -33,6 +35,7 @@ struct Benchmark: ParsableCommand {
         guard ["text", "json"].contains(format) else { throw ValidationError("--format must be text or json") }
         let evaluator = try makeEvaluator(try loadModel(model), precision: precision)
         evaluator.threadCount = threads
+        try longRange.apply(to: evaluator)
         let frame = try readStructures(structures)[0]
         let edgesPerAtom: Double
         do { edgesPerAtom = try evaluator.averageEdgesPerAtom(frame) } catch { throw CLIError(error.description) }
@@ -50,6 +53,7 @@ struct Benchmark: ParsableCommand {
         }
         do {
             _ = try timeOnce()
+            LongRangeReporter().report(evaluator)
             var times: [Double] = []
             for _ in 0..<repetitions { times.append(try timeOnce()) }
             let median = middle(times).value

@@ -32,11 +32,15 @@ struct Evaluate: ParsableCommand {
     @Option(parsing: .unconditional, help: "Worker threads (at least 1).")
     var threads = 1
 
+    @OptionGroup var longRange: LongRangeOptions
+
     func run() throws {
         let evaluator = try makeEvaluator(try loadModel(model), precision: precision)
         evaluator.includeAtomicEnergies = !noE0
         guard (1...1024).contains(threads) else { throw CLIError("--threads must be between 1 and 1024, got \(threads)") }
         evaluator.threadCount = threads
+        try longRange.apply(to: evaluator)
+        let reporter = LongRangeReporter()
         if uncertainty && evaluator.model.committee == nil {
             throw CLIError("--uncertainty needs a model with a committee (fit one with cace fit --committee K); \(model) has none")
         }
@@ -46,6 +50,7 @@ struct Evaluate: ParsableCommand {
         for (index, frame) in frames.enumerated() {
             do {
                 results.append(try evaluator.evaluate(frame))
+                reporter.report(evaluator)
                 if uncertainty, let spread = try evaluator.committeeSpread(frame) { spreads.append(spread) }
             } catch {
                 throw CLIError("frame \(index + 1): \(error.description)")

@@ -73,7 +73,8 @@ public struct LongRangePlan: Sendable {
             return LongRangePlan(method: .direct, mesh: [0, 0, 0], order: 0, accuracy: 0, atomCount: atomCount,
                                  reason: reason, kSet: kSet)
         }
-        let (mesh, order) = try MeshSize.choose(largest: kSet.largest, atomCount: atomCount, accuracy: accuracy)
+        let (mesh, order) = try MeshSize.choose(largest: kSet.largest, atomCount: atomCount, accuracy: accuracy,
+                                                kvectorCount: kSet.count)
         return LongRangePlan(method: .mesh, mesh: mesh, order: order, accuracy: accuracy, atomCount: atomCount,
                              reason: reason, kSet: kSet)
     }
@@ -105,7 +106,7 @@ enum MeshSize {
 
     /// The cheapest (mesh, order) whose estimated error is at most `accuracy`; cost = spreading
     /// and interpolation (atoms x p^3) plus two FFTs (K^3 log K).
-    static func choose(largest: [Int], atomCount: Int, accuracy: Double) throws(CACEError) -> ([Int], Int) {
+    static func choose(largest: [Int], atomCount: Int, accuracy: Double, kvectorCount: Int = 0) throws(CACEError) -> ([Int], Int) {
         var best: (mesh: [Int], order: Int, cost: Double)? = nil
         for p in candidateOrders {
             // q with A_p q^p = accuracy, then K_a = n_a (1 + 1/q), at least 2 n_a + 1 and p.
@@ -118,8 +119,8 @@ enum MeshSize {
         guard let best else { throw .argument("no mesh order available") }
         let points = best.mesh.reduce(1.0) { $0 * Double($1) }
         guard points <= Double(LongRangePlan.maximumMeshPoints) else {
-            throw .geometry("the particle-mesh long-range term would need a mesh of "
-                + "\(best.mesh.map(String.init).joined(separator: "x")) points (more than "
+            throw .geometry("the long-range term of this cell has \(kvectorCount) k-vectors: the particle-mesh method "
+                + "would need a mesh of \(best.mesh.map(String.init).joined(separator: "x")) points (more than "
                 + "\(LongRangePlan.maximumMeshPoints), about 6 GB) for accuracy \(accuracy): "
                 + "use a smaller box or a larger mesh accuracy")
         }
