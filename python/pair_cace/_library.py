@@ -120,6 +120,7 @@ def _declare(lib):
         "cace_compute_structure": (c_int, [c_void_p, ctypes.POINTER(cace_structure),
                                            ctypes.POINTER(cace_structure_result), c_char_p, c_size_t]),
         "cace_model_committee_size": (c_int, [c_void_p]),
+        "cace_model_set_long_range": (c_int, [c_void_p, c_int, c_double, c_char_p, c_size_t]),
         "cace_compute_committee_spread": (c_int, [c_void_p, ctypes.POINTER(cace_structure),
                                                   ctypes.POINTER(cace_committee_spread), c_char_p, c_size_t]),
     }

@@ -9,20 +9,25 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from .model import Model
 
-LONG_RANGE_CHOICES = (None, "ewald")
+LONG_RANGE_CHOICES = (None, "ewald", "auto", "direct", "mesh")
 
 
 class CACECalculator(Calculator):
     """ASE calculator for a CACE model file (the safetensors interchange format).
 
-    CACECalculator(model_path, threads=1, precision="double", long_range=None, include_e0=True)
+    CACECalculator(model_path, threads=1, precision="double", long_range=None, include_e0=True,
+                   mesh_accuracy=None)
 
     * model_path: the model file, or a `pair_cace.Model` to share one loaded model.
     * threads: worker threads inside one evaluation. precision: "double" or "single" (features
       in float32; models without message passing only).
-    * long_range: the model file decides what the energy contains; None accepts whatever it
-      has. "ewald" asserts that the model has its latent-charge Ewald term (and refuses a model
-      without one). There is no other long-range method yet.
+    * long_range: how the model's latent-charge long-range term is summed. None (default) or
+      "auto": the direct k-sum while atoms x k-vectors is small (every structure of up to a few
+      hundred atoms, exactly as upstream), the particle-mesh Ewald sum above; "direct" or
+      "mesh" force one. "ewald" is "auto" and asserts that the model has the term. Every
+      choice except None and "auto" refuses a model without a long-range term.
+    * mesh_accuracy: relative RMS force error of the mesh against the direct sum of the same
+      k-set (None: the library's default, docs/long-range.md).
     * include_e0: add the model's per-element reference energies (E0s).
 
     Uncertainty: for a model with a committee (`cace fit --committee K`), the extra properties
@@ -45,24 +50,29 @@ class CACECalculator(Calculator):
     nolabel = True
 
     def __init__(self, model_path, threads: int = 1, precision: str = "double", long_range=None,
-                 include_e0: bool = True, **kwargs):
+                 include_e0: bool = True, mesh_accuracy=None, **kwargs):
         if long_range not in LONG_RANGE_CHOICES:
-            raise ValueError(f"long_range must be None (what the model file has) or 'ewald', got {long_range!r}")
+            raise ValueError(f"long_range must be one of {LONG_RANGE_CHOICES}, got {long_range!r}")
         if isinstance(model_path, Model):
             self.model = model_path
             self.model.threads = threads
             self.model.precision = precision
         else:
             self.model = Model(model_path, threads=threads, precision=precision)
-        if long_range == "ewald" and not self.model.has_long_range:
-            raise ValueError(f"long_range='ewald' but the model {self.model.path} has no long-range term")
+        if long_range not in (None, "auto") and not self.model.has_long_range:
+            raise ValueError(f"long_range={long_range!r} but the model {self.model.path} has no long-range term")
+        if self.model.has_long_range:
+            method = "auto" if long_range in (None, "ewald") else long_range
+            self.model.set_long_range(method, mesh_accuracy)
+        elif mesh_accuracy is not None:
+            raise ValueError(f"mesh_accuracy is given but the model {self.model.path} has no long-range term")
         self.include_e0 = bool(include_e0)
         self.long_range = long_range
         if self.model.committee_size:
             self.implemented_properties = CACECalculator.implemented_properties + CACECalculator.uncertainty_properties
         super().__init__(**kwargs)
         self.parameters.update(model_path=os.fspath(self.model.path), threads=threads, precision=precision,
-                               long_range=long_range, include_e0=self.include_e0)
+                               long_range=long_range, include_e0=self.include_e0, mesh_accuracy=mesh_accuracy)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)

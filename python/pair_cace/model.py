@@ -20,6 +20,7 @@ ELEMENTS = ("X H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn 
             "Es Fm Md No Lr Rf Db Sg Bh Hs Mt Ds Rg Cn Nh Fl Mc Lv Ts Og").split()
 
 PRECISIONS = {"double": 0, "single": 1}
+LONG_RANGE_METHODS = {"auto": 0, "direct": 1, "mesh": 2}
 
 
 class Model:
@@ -81,6 +82,21 @@ class Model:
             _library.check(self._lib.cace_model_set_precision(self._live(), PRECISIONS[value], self._err,
                                                               len(self._err)), self._err)
             self._precision = value
+
+    def set_long_range(self, method: str = "auto", accuracy: Optional[float] = None) -> None:
+        """The method of the long-range term: "auto" (the default: the direct k-sum while atoms x
+        k-vectors is small, the particle-mesh sum above), "direct" (upstream's sum) or "mesh";
+        `accuracy`: the mesh's relative RMS force error against the direct sum (None: the
+        library's default). Raises CACEError for a model without a long-range term (except
+        "auto") or an accuracy out of range."""
+        if method not in LONG_RANGE_METHODS:
+            raise ValueError(f"long-range method must be one of {sorted(LONG_RANGE_METHODS)}, got {method!r}")
+        value = 0.0 if accuracy is None else float(accuracy)
+        if accuracy is not None and not value > 0:
+            raise ValueError(f"mesh accuracy must be > 0, got {accuracy!r}")
+        with self._lock:
+            _library.check(self._lib.cace_model_set_long_range(self._live(), LONG_RANGE_METHODS[method], value,
+                                                               self._err, len(self._err)), self._err)
 
     def check_boundary(self, pbc: Sequence[bool]) -> None:
         """Raises CACEError if the model cannot be evaluated with these periodic flags (a
