@@ -18,6 +18,7 @@ struct Info: ParsableCommand {
             "n_atom_basis:        \(m.embeddingSize) (\(m.channelCount) edge channels, \(m.directedEdges ? "directed" : "undirected"), receiver embedding \(m.embedReceiver ? "separate" : "shared"))",
             "radial functions:    \(m.radialFunctionCount) raw, \(m.radialBasisCount) mixed",
             "max_l, max_nu:       \(m.maxL), \(m.maxNu) (\(m.invariantCount) invariants)",
+            "invariants:          \(m.selfInteraction ? "self-interacting (upstream's)" : "canonical: sums over pairwise distinct edges") (format_version \(m.formatVersion))",
             "message passing:     \(m.messagePassingCount == 0 ? "none" : "\(m.messagePassingCount) layer(s)")",
             "long-range term:     \(m.hasLongRange ? "Ewald (latent charges)" : "none")",
             "features per atom:   \(m.featureCount)",
