@@ -293,6 +293,23 @@ final class MeshEwaldTests: XCTestCase {
         }
     }
 
+    /// The open-boundary pair sum, threaded over atoms, gives the serial answer (and `auto` uses it).
+    func testOpenBoundaryPairSumThreads() throws {
+        let model = try waterModel()
+        var s = try waterFrame("liquid64_frame0")
+        s.cell = nil
+        s.pbc = (false, false, false)
+        let serial = Evaluator(model: model)
+        let a = try serial.evaluate(s, atomVirials: true)
+        let threaded = Evaluator(model: model)
+        threaded.threadCount = 2
+        let b = try threaded.evaluate(s, atomVirials: true)
+        XCTAssertNotEqual(a.result.longRangeEnergy, 0)
+        XCTAssertEqual(b.result.energy, a.result.energy, accuracy: 1e-12 * abs(a.result.energy))
+        XCTAssertLessThanOrEqual(relativeError(b.result.forces, a.result.forces), 1e-12)
+        XCTAssertLessThanOrEqual(relativeError(b.atomVirials ?? [], a.atomVirials ?? []), 1e-12)
+    }
+
     // MARK: - Pinning
 
     /// A scan of the box scale in small steps: with the k-set pinned both methods are smooth
