@@ -221,6 +221,20 @@ CACEMesh::CACEMesh(LAMMPS *lmp, Pair *pair_in, const int mesh[3], int order) :
   grid->set_shift_grid(0.0);
   grid->setup_grid(owned.lo[0], owned.hi[0], owned.lo[1], owned.hi[1], owned.lo[2], owned.hi[2],
                    brick.lo[0], brick.hi[0], brick.lo[1], brick.hi[1], brick.lo[2], brick.hi[2]);
+  // Grid3d's tiled (RCB) exchanges shift a ghost region by at most one period: a brick wider
+  // than the mesh (small mesh, high order, thin subdomain) would receive overlapping pieces.
+  // Brick layouts repeat their swaps and handle it. Decided on all ranks together.
+  if (comm->layout == Comm::LAYOUT_TILED) {
+    int wide = 0, wide_any = 0;
+    for (int a = 0; a < 3; a++) wide |= brick.hi[a] - brick.lo[a] + 1 > mesh[a];
+    MPI_Allreduce(&wide, &wide_any, 1, MPI_INT, MPI_MAX, world);
+    if (wide_any)
+      error->all(FLERR,
+                 "pair_style cace long_range mesh: with comm_style tiled a rank's mesh brick "
+                 "(owned points plus {} ghost layers for B-splines of order {}) must not be wider "
+                 "than the {}x{}x{} mesh; use comm_style brick, or a larger box",
+                 order - 1, order, mesh[0], mesh[1], mesh[2]);
+  }
   grid->setup_comm(ngc_buf1, ngc_buf2);
   memory->create(gc_buf1, std::max(ngc_buf1, 1), "pair:cace:gc_buf1");
   memory->create(gc_buf2, std::max(ngc_buf2, 1), "pair:cace:gc_buf2");
