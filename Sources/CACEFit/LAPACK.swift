@@ -61,30 +61,8 @@ enum LAPACK {
     /// (nil solution if R is singular: a zero on its diagonal).
     static func qrSolve(_ a: inout [Double], m: Int, n: Int, y: [Double]) throws(FitError) -> (x: [Double]?, rDiagonal: [Double]) {
         guard m >= n else { throw .numerical("the system has \(m) rows for \(n) unknowns: too few observations (add data or use --lambda > 0)") }
-        var mm = try int32(m, "rows"), nn = try int32(n, "columns"), info: Int32 = 0
-        var tau = [Double](repeating: 0, count: n)
-        var query = 0.0, lwork: Int32 = -1
-        a.withUnsafeMutableBufferPointer { ap in dgeqrf_(&mm, &nn, ap.baseAddress, &mm, &tau, &query, &lwork, &info) }
-        lwork = Int32(max(1, Int(query)))
-        var work = [Double](repeating: 0, count: Int(lwork))
-        a.withUnsafeMutableBufferPointer { ap in dgeqrf_(&mm, &nn, ap.baseAddress, &mm, &tau, &work, &lwork, &info) }
-        guard info == 0 else { throw .internal("dgeqrf_ failed (info \(info))") }
-        var b = y
-        var side = CChar(UInt8(ascii: "L")), trans = CChar(UInt8(ascii: "T")), one: Int32 = 1
-        lwork = -1
-        a.withUnsafeBufferPointer { ap in
-            b.withUnsafeMutableBufferPointer { bp in
-                dormqr_(&side, &trans, &mm, &one, &nn, ap.baseAddress, &mm, &tau, bp.baseAddress, &mm, &query, &lwork, &info)
-            }
-        }
-        lwork = Int32(max(1, Int(query)))
-        work = [Double](repeating: 0, count: Int(lwork))
-        a.withUnsafeBufferPointer { ap in
-            b.withUnsafeMutableBufferPointer { bp in
-                dormqr_(&side, &trans, &mm, &one, &nn, ap.baseAddress, &mm, &tau, bp.baseAddress, &mm, &work, &lwork, &info)
-            }
-        }
-        guard info == 0 else { throw .internal("dormqr_ failed (info \(info))") }
+        var b = try householder(&a, m: m, n: n, y: y)
+        var mm = try int32(m, "rows"), nn = try int32(n, "columns"), info: Int32 = 0, one: Int32 = 1
         let diagonal = (0..<n).map { a[$0 + $0 * m] }
         if diagonal.contains(where: { $0 == 0 || !$0.isFinite }) { return (nil, diagonal) }
         var uplo = CChar(UInt8(ascii: "U")), notrans = CChar(UInt8(ascii: "N")), nonunit = CChar(UInt8(ascii: "N"))
@@ -176,30 +154,7 @@ extension LAPACK {
     static func qrFactor(_ a: [Double], m: Int, n: Int, y: [Double]) throws(FitError) -> (r: [Double], qty: [Double]) {
         guard m >= n, n > 0 else { throw .numerical("\(m) observations for \(n) unknowns: too few (add frames)") }
         var f = a
-        var mm = try int32(m, "rows"), nn = try int32(n, "columns"), info: Int32 = 0
-        var tau = [Double](repeating: 0, count: n)
-        var query = 0.0, lwork: Int32 = -1
-        f.withUnsafeMutableBufferPointer { ap in dgeqrf_(&mm, &nn, ap.baseAddress, &mm, &tau, &query, &lwork, &info) }
-        lwork = Int32(max(1, Int(query)))
-        var work = [Double](repeating: 0, count: Int(lwork))
-        f.withUnsafeMutableBufferPointer { ap in dgeqrf_(&mm, &nn, ap.baseAddress, &mm, &tau, &work, &lwork, &info) }
-        guard info == 0 else { throw .internal("dgeqrf_ failed (info \(info))") }
-        var b = y
-        var side = CChar(UInt8(ascii: "L")), trans = CChar(UInt8(ascii: "T")), one: Int32 = 1
-        lwork = -1
-        f.withUnsafeBufferPointer { ap in
-            b.withUnsafeMutableBufferPointer { bp in
-                dormqr_(&side, &trans, &mm, &one, &nn, ap.baseAddress, &mm, &tau, bp.baseAddress, &mm, &query, &lwork, &info)
-            }
-        }
-        lwork = Int32(max(1, Int(query)))
-        work = [Double](repeating: 0, count: Int(lwork))
-        f.withUnsafeBufferPointer { ap in
-            b.withUnsafeMutableBufferPointer { bp in
-                dormqr_(&side, &trans, &mm, &one, &nn, ap.baseAddress, &mm, &tau, bp.baseAddress, &mm, &work, &lwork, &info)
-            }
-        }
-        guard info == 0 else { throw .internal("dormqr_ failed (info \(info))") }
+        let b = try householder(&f, m: m, n: n, y: y)
         var r = [Double](repeating: 0, count: n * n)
         for c in 0..<n { for i in 0...c { r[i + c * n] = f[i + c * m] } }
         return (r, b)
@@ -239,5 +194,36 @@ extension LAPACK {
         if info > 0 { return nil }
         guard info == 0 else { throw .internal("dtrtrs_ failed (info \(info))") }
         return x
+    }
+}
+
+extension LAPACK {
+    /// Householder QR in place (dgeqrf: R in the upper triangle of a, m >= n) and Q^T y (dormqr).
+    static func householder(_ a: inout [Double], m: Int, n: Int, y: [Double]) throws(FitError) -> [Double] {
+        var mm = try int32(m, "rows"), nn = try int32(n, "columns"), info: Int32 = 0
+        var tau = [Double](repeating: 0, count: n)
+        var query = 0.0, lwork: Int32 = -1
+        a.withUnsafeMutableBufferPointer { ap in dgeqrf_(&mm, &nn, ap.baseAddress, &mm, &tau, &query, &lwork, &info) }
+        lwork = Int32(max(1, Int(query)))
+        var work = [Double](repeating: 0, count: Int(lwork))
+        a.withUnsafeMutableBufferPointer { ap in dgeqrf_(&mm, &nn, ap.baseAddress, &mm, &tau, &work, &lwork, &info) }
+        guard info == 0 else { throw .internal("dgeqrf_ failed (info \(info))") }
+        var b = y
+        var side = CChar(UInt8(ascii: "L")), trans = CChar(UInt8(ascii: "T")), one: Int32 = 1
+        lwork = -1
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeMutableBufferPointer { bp in
+                dormqr_(&side, &trans, &mm, &one, &nn, ap.baseAddress, &mm, &tau, bp.baseAddress, &mm, &query, &lwork, &info)
+            }
+        }
+        lwork = Int32(max(1, Int(query)))
+        work = [Double](repeating: 0, count: Int(lwork))
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeMutableBufferPointer { bp in
+                dormqr_(&side, &trans, &mm, &one, &nn, ap.baseAddress, &mm, &tau, bp.baseAddress, &mm, &work, &lwork, &info)
+            }
+        }
+        guard info == 0 else { throw .internal("dormqr_ failed (info \(info))") }
+        return b
     }
 }
