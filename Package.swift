@@ -26,8 +26,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // MARK: - Inference core (no Foundation: the plugin links it with -static-stdlib)
-        .target(name: "CACE", swiftSettings: cpuSettings),
+        // MARK: - Inference core (no Foundation: the plugin links it with -static-stdlib); the read-out
+        // of blocks of atoms runs on OpenBLAS's CBLAS (libopenblas-dev; COpenBLAS below)
+        .target(name: "CACE", dependencies: ["COpenBLAS"], swiftSettings: cpuSettings),
 
         // MARK: - The serial FFT of the particle-mesh long-range method: FFTW3 (libfftw3-dev), kept out
         // of the core; the C ABI library links it (a runtime dependency of libcace_capi.so)
@@ -41,8 +42,8 @@ let package = Package(
         .systemLibrary(name: "CCACE", path: "CInterop/include"),
         .target(name: "CACECAPI", dependencies: ["CACE", "CACEStructures", "CACEFFTW", "CCACE"]),
 
-        // MARK: - Linear fitting (`cace fit`): BLAS/LAPACK from OpenBLAS (libopenblas-dev), kept out of
-        // the core and of the LAMMPS library
+        // MARK: - OpenBLAS (libopenblas-dev): CBLAS for the core's block read-out, BLAS/LAPACK for the
+        // linear fit (`cace fit`)
         .systemLibrary(name: "COpenBLAS", path: "CInterop/openblas"),
         .target(name: "CACEFit", dependencies: ["CACE", "CACEStructures", "COpenBLAS"]),
 

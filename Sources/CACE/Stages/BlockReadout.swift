@@ -1,0 +1,181 @@
+/// The read-out heads (spec §6) for a block of atoms at once, as matrix products through
+/// OpenBLAS: one atom's read-out reads every weight (166 KB per head of the water model in
+/// Double) for 2 flops each, so it is bound by the cache's bandwidth; a block reads the weights
+/// once for all its rows. Blocks of fewer than `blockReadoutMinimumRows` rows run the per-atom
+/// kernel (`readoutForward(_:headOutputs:scratch:scratchStride:)`) row by row, which wins there.
+///
+/// The API both evaluation paths call:
+/// - reserve `blockReadoutScratchCount(rows:)` scalars for the largest block;
+/// - `readoutForward(features:featureStride:rows:headOutputs:scratch:)` for rows 0..<rows;
+/// - `readoutBackward(seeds:featuresBar:featureStride:rows:scratch:)` with the same features'
+///   pre-activations still in the scratch (no other block in between).
+/// Features and their adjoints are row-major [rows][featureStride] (featureStride >= featureCount),
+/// head outputs and seeds [rows][heads.count].
+extension FeatureKernels {
+    /// The smallest block that runs on BLAS; smaller blocks run the per-atom kernel row by row.
+    /// Measured with `cace benchmark` on water_sr (BENCHMARKS.md, issue 14).
+    var blockReadoutMinimumRows: Int { T.self == Double.self ? 4 : 4 }
+
+    /// Scalars of scratch the block read-out needs for blocks of up to `rows` atoms.
+    func blockReadoutScratchCount(rows: Int) -> Int {
+        let perAtom = min(rows, blockReadoutMinimumRows - 1) * heads.count * readoutScratchStride
+        return max(perAtom, rows * blockStoredCount + 2 * rows * blockWidestOutput)
+    }
+
+    /// Head outputs of rows 0..<rows from their features. Pre-activations stay in `scratch` for
+    /// `readoutBackward(seeds:featuresBar:featureStride:rows:scratch:)`.
+    func readoutForward(features: UnsafePointer<T>, featureStride: Int, rows: Int,
+                        headOutputs: UnsafeMutablePointer<T>, scratch: UnsafeMutablePointer<T>) {
+        let nh = heads.count
+        guard rows >= blockReadoutMinimumRows else {
+            for r in 0..<rows {
+                readoutForward(features + r * featureStride, headOutputs: headOutputs + r * nh,
+                               scratch: scratch + r * nh * readoutScratchStride, scratchStride: readoutScratchStride)
+            }
+            return
+        }
+        readoutForwardOnBLAS(features: features, featureStride: featureStride, rows: rows, headOutputs: headOutputs,
+                             scratch: scratch)
+    }
+
+    /// `readoutForward(features:featureStride:rows:headOutputs:scratch:)` on BLAS at any block size.
+    func readoutForwardOnBLAS(features: UnsafePointer<T>, featureStride: Int, rows: Int,
+                              headOutputs: UnsafeMutablePointer<T>, scratch: UnsafeMutablePointer<T>) {
+        let nh = heads.count
+        let linearSums = scratch + rows * blockStoredCount   // the first adjoint buffer, free in the forward pass
+        var region = scratch
+        for h in heads.indices {   // by index: binding `head` to a copy would retain its weight arrays
+            let output = heads[h].network.blockForward(features, featureStride: featureStride, rows: rows, scratch: region)
+            region += rows * heads[h].network.storedCount
+            if let linear = heads[h].linear {
+                for r in 0..<rows { linearSums[r] = linear.bias?[0] ?? 0 }
+                linear.weight.withUnsafeBufferPointer { w in
+                    BLAS.gemv(m: rows, n: featureCount, features, lda: featureStride, w.baseAddress.unsafelyUnwrapped,
+                              beta: 1, linearSums)
+                }
+                for r in 0..<rows { headOutputs[r * nh + h] = (output?[r] ?? 0) + linearSums[r] }
+            } else {
+                for r in 0..<rows { headOutputs[r * nh + h] = output?[r] ?? 0 }
+            }
+        }
+    }
+
+    /// featuresBar[r] += sum_h seeds[r][h] d(head h)/dx of row r, for rows 0..<rows; needs the
+    /// scratch left by the forward pass over the same features.
+    func readoutBackward(seeds: UnsafePointer<T>, featuresBar: UnsafeMutablePointer<T>, featureStride: Int,
+                         rows: Int, scratch: UnsafeMutablePointer<T>) {
+        let nh = heads.count
+        guard rows >= blockReadoutMinimumRows else {
+            for r in 0..<rows {
+                readoutBackward(seeds: seeds + r * nh, xBar: featuresBar + r * featureStride,
+                                scratch: scratch + r * nh * readoutScratchStride, scratchStride: readoutScratchStride)
+            }
+            return
+        }
+        readoutBackwardOnBLAS(seeds: seeds, featuresBar: featuresBar, featureStride: featureStride, rows: rows,
+                              scratch: scratch)
+    }
+
+    /// `readoutBackward(seeds:featuresBar:featureStride:rows:scratch:)` on BLAS at any block size.
+    func readoutBackwardOnBLAS(seeds: UnsafePointer<T>, featuresBar: UnsafeMutablePointer<T>, featureStride: Int,
+                               rows: Int, scratch: UnsafeMutablePointer<T>) {
+        let nh = heads.count
+        let bars = scratch + rows * blockStoredCount
+        var region = scratch
+        for h in heads.indices {
+            defer { region += rows * heads[h].network.storedCount }
+            guard (0..<rows).contains(where: { seeds[$0 * nh + h] != 0 }) else { continue }
+            heads[h].network.blockBackward(seeds: seeds + h, seedStride: nh, inputBar: featuresBar,
+                                           inputStride: featureStride, rows: rows, scratch: region,
+                                           bars: bars, barStride: rows * blockWidestOutput)
+            if let linear = heads[h].linear {
+                linear.weight.withUnsafeBufferPointer { w in
+                    BLAS.ger(m: rows, n: featureCount, seeds + h, incX: nh, w.baseAddress.unsafelyUnwrapped,
+                             featuresBar, lda: featureStride)
+                }
+            }
+        }
+    }
+
+    /// Pre-activations and outputs of every head's layers, per row.
+    private var blockStoredCount: Int { heads.reduce(0) { $0 + $1.network.storedCount } }
+    /// The widest layer output of any head: the size of one adjoint row.
+    private var blockWidestOutput: Int { heads.map { $0.network.layers.map(\.outputs).max() ?? 0 }.max() ?? 0 }
+}
+
+extension DenseNetwork {
+    /// `forward` for rows 0..<rows of x (row stride `featureStride`): layer l's pre-activations
+    /// [rows][outputs] and outputs follow those of layer l - 1 in `scratch` (rows x storedCount).
+    /// Returns the last layer's outputs ([rows], one output per row), or nil without layers.
+    func blockForward(_ x: UnsafePointer<T>, featureStride: Int, rows: Int,
+                      scratch: UnsafeMutablePointer<T>) -> UnsafePointer<T>? {
+        var input = x, inputStride = featureStride
+        var z = scratch
+        for index in layers.indices {   // by index: binding a layer to a copy would retain its arrays
+            let nIn = layers[index].inputs, nOut = layers[index].outputs
+            let y = z + rows * nOut
+            // z starts as the bias (or 0) and the product is added: a beta of 0 would leave it to
+            // OpenBLAS whether NaNs already in the scratch survive.
+            if let bias = layers[index].bias {
+                for r in 0..<rows { for o in 0..<nOut { z[r * nOut + o] = bias[o] } }
+            } else {
+                z.initialize(repeating: 0, count: rows * nOut)
+            }
+            layers[index].weight.withUnsafeBufferPointer { w in
+                let w = w.baseAddress.unsafelyUnwrapped
+                if nOut == 1 {
+                    BLAS.gemv(m: rows, n: nIn, input, lda: inputStride, w, beta: 1, z)
+                } else {
+                    BLAS.gemm(m: rows, n: nOut, k: nIn, input, lda: inputStride, w, ldb: nIn, transposeB: true,
+                              beta: 1, z, ldc: nOut)
+                }
+            }
+            let count = rows * nOut
+            switch layers[index].activation {
+            case .identity: for q in 0..<count { y[q] = z[q] }
+            case .silu: for q in 0..<count { y[q] = z[q] / (1 + T.exponential(-z[q])) }
+            }
+            input = UnsafePointer(y)
+            inputStride = nOut
+            z = y + count
+        }
+        return layers.isEmpty ? nil : input
+    }
+
+    /// inputBar[r] += (dOut/dx)^T seed[r] for rows 0..<rows, with seed r at seeds[r seedStride]
+    /// and the pre-activations left by `blockForward`. `bars` holds two adjoint buffers of
+    /// `barStride` >= rows x (widest output) scalars each.
+    func blockBackward(seeds: UnsafePointer<T>, seedStride: Int, inputBar: UnsafeMutablePointer<T>,
+                       inputStride: Int, rows: Int, scratch: UnsafeMutablePointer<T>,
+                       bars: UnsafeMutablePointer<T>, barStride: Int) {
+        guard let last = layers.indices.last else { return }
+        var bar = bars, nextBar = bars + barStride
+        let nLast = layers[last].outputs
+        for r in 0..<rows { for o in 0..<nLast { bar[r * nLast + o] = seeds[r * seedStride] } }
+        var offset = rows * storedCount
+        for index in stride(from: last, through: 0, by: -1) {
+            let nIn = layers[index].inputs, nOut = layers[index].outputs
+            offset -= 2 * rows * nOut
+            let z = scratch + offset
+            if layers[index].activation == .silu {
+                for q in 0..<(rows * nOut) {
+                    let s = 1 / (1 + T.exponential(-z[q]))
+                    bar[q] *= s * (1 + z[q] * (1 - s))
+                }
+            }
+            // The input of this layer is the previous layer's output (or x).
+            let (target, ldt) = index == 0 ? (inputBar, inputStride) : (nextBar, nIn)
+            if index != 0 { target.initialize(repeating: 0, count: rows * nIn) }
+            layers[index].weight.withUnsafeBufferPointer { w in
+                let w = w.baseAddress.unsafelyUnwrapped
+                if nOut == 1 {   // an outer product: target[r] += bar[r] w
+                    BLAS.ger(m: rows, n: nIn, bar, incX: 1, w, target, lda: ldt)
+                } else {
+                    BLAS.gemm(m: rows, n: nIn, k: nOut, bar, lda: nOut, w, ldb: nIn, transposeB: false,
+                              beta: 1, target, ldc: ldt)
+                }
+            }
+            swap(&bar, &nextBar)
+        }
+    }
+}
