@@ -461,6 +461,9 @@ PairCACE::PairCACE(LAMMPS *lmp) : Pair(lmp)
   uncertainty_flag = 0;
   nmax_uncertainty = 0;
   uncertainty = nullptr;
+  force_deviation_flag = 0;
+  nmax_force_deviation = 0;
+  force_deviation = nullptr;
   species = nullptr;
   nmax = 0;
   atom_species = nullptr;
@@ -481,6 +484,7 @@ PairCACE::~PairCACE()
   memory->destroy(atom_species);
   memory->destroy(tag64);
   memory->destroy(uncertainty);
+  memory->destroy(force_deviation);
 
   if (allocated) {
     memory->destroy(setflag);
@@ -590,6 +594,21 @@ void PairCACE::compute(int eflag, int vflag)
       error->one(FLERR, "CACE committee spread failed: {}", err);
     uncertainty_flag = 0;
   }
+  // the same for the force deviation: the edges' feature Jacobians, one reverse exchange
+  if (force_deviation_flag) {
+    if (atom->nmax > nmax_force_deviation) {
+      nmax_force_deviation = atom->nmax;
+      memory->destroy(force_deviation);
+      memory->create(force_deviation, nmax_force_deviation, "pair:cace:force_deviation");
+    }
+    bad_width = 0;
+    const int status = cace_compute_committee_force_deviation(model, &sys, &host, force_deviation, err, sizeof(err));
+    if (bad_width)
+      error->all(FLERR, "CACE library exchanged {} doubles per atom, but only {} were reserved",
+                 bad_width, comm_reverse);
+    if (status != CACE_OK) error->one(FLERR, "CACE committee force deviation failed: {}", err);
+    force_deviation_flag = 0;
+  }
 
   if (eflag_global) eng_vdwl += res.energy;
   if (vflag_global)
@@ -598,7 +617,8 @@ void PairCACE::compute(int eflag, int vflag)
 
 /* ----------------------------------------------------------------------
    fix pair: "uncertainty" is the committee's standard deviation of each owned atom's energy
-   (eV), computed on the steps where fix pair sets "uncertainty_flag"
+   (eV), computed on the steps where fix pair sets "uncertainty_flag"; "force_deviation" is the
+   committee's force deviation of each owned atom (eV/A), on the steps of "force_deviation_flag"
 ------------------------------------------------------------------------- */
 
 void *PairCACE::extract(const char *name, int &dim)
@@ -610,14 +630,21 @@ void *PairCACE::extract(const char *name, int &dim)
                  "(fit one with cace fit --committee K)");
     return (void *) &uncertainty_flag;
   }
+  if (strcmp(name, "force_deviation_flag") == 0) {
+    if (!model || cace_model_committee_size(model) == 0)
+      error->all(FLERR, "pair_style cace: fix pair asks for 'force_deviation', but the model has no "
+                 "committee (fit one with cace fit --committee K)");
+    return (void *) &force_deviation_flag;
+  }
   return nullptr;
 }
 
 void *PairCACE::extract_peratom(const char *name, int &ncol)
 {
-  if (strcmp(name, "uncertainty") != 0) return nullptr;
   ncol = 0;    // one value per atom
-  return (void *) uncertainty;
+  if (strcmp(name, "uncertainty") == 0) return (void *) uncertainty;
+  if (strcmp(name, "force_deviation") == 0) return (void *) force_deviation;
+  return nullptr;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -784,7 +811,7 @@ void PairCACE::coeff(int narg, char **arg)
       utils::logmesg(lmp, "  atom type {} -> {} (model element {})\n", t, el, species[t]);
   }
 
-  comm_forward = comm_reverse = cace_model_exchange_width(model);
+  set_comm_sizes();
   if (comm->me == 0)
     utils::logmesg(lmp,
                    "CACE model: elements {}, cutoff {} A, {} message-passing layer(s), "
@@ -822,7 +849,7 @@ void PairCACE::init_style()
                "'boundary p p p', or long_range auto or direct");
 
   // the library's exchanges go through LAMMPS' comm buffers, which are sized from these
-  comm_forward = comm_reverse = cace_model_exchange_width(model);
+  set_comm_sizes();
   // Comm::init() (after Pair::init()) sizes the buffers from the top-level pair style only.
   // pair_style hybrid copies its sub-styles' comm sizes in its settings(), before pair_coeff
   // loaded the model (comm_forward was still 0 then), so raise the hybrid style's sizes here
@@ -978,7 +1005,7 @@ void PairCACE::exchange(double *data, int width, bool reverse)
   // called from inside the Swift library: must not throw, so a bad width is reported afterwards
   // (the width is a model property, so every rank skips the same exchanges)
   if (width <= 0) return;
-  if (width > comm_forward || width > comm_reverse) {
+  if (width > (reverse ? comm_reverse : comm_forward)) {
     bad_width = width;
     return;
   }
@@ -989,6 +1016,17 @@ void PairCACE::exchange(double *data, int width, bool reverse)
   else
     comm->forward_comm(this, width);
   xbuf = nullptr;
+}
+
+/* ----------------------------------------------------------------------
+   comm sizes: the model's exchange width; a committee's force deviation folds 3K doubles per
+   ghost atom into its owner
+------------------------------------------------------------------------- */
+
+void PairCACE::set_comm_sizes()
+{
+  comm_forward = comm_reverse = cace_model_exchange_width(model);
+  comm_reverse = std::max(comm_reverse, 3 * cace_model_committee_size(model));
 }
 
 void PairCACE::sum_over_ranks(double *data, int count)

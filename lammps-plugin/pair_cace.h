@@ -52,6 +52,7 @@ class PairCACE : public Pair {
   // called from the library's host callbacks during compute()
   void exchange(double *data, int width, bool reverse);
   void sum_over_ranks(double *data, int count);
+  void set_comm_sizes();
 
  protected:
   cace_model *model;
@@ -77,6 +78,11 @@ class PairCACE : public Pair {
   int uncertainty_flag;
   int nmax_uncertainty;
   double *uncertainty;
+  // the committee's force deviation per owned atom (as cace evaluate --uncertainty), computed on
+  // the steps where fix pair sets force_deviation_flag; its exchange takes 3K doubles per atom
+  int force_deviation_flag;
+  int nmax_force_deviation;
+  double *force_deviation;
 
   int *species;      // per LAMMPS type: model element index, -1 for NULL
   int nmax;          // allocated rows of atom_species / tag64

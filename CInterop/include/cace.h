@@ -241,6 +241,17 @@ int cace_compute_committee_spread(cace_model *model, const cace_structure *struc
 int cace_compute_committee_atom_spread(cace_model *model, const cace_system *system, const cace_host *host,
                                        double *atom_energy_sigma, char *err, size_t err_len);
 
+/* The committee's force deviation of each owned atom in a host's domain (added to ABI 5 without a
+ * version change: an additional function, which no existing caller declares):
+ * force_deviation[i] = sqrt(sum_k |F_i^k - mean F_i|^2 / (K - 1)), i < nlocal (0 for atoms with
+ * species -1), as cace_committee_spread.force_deviation. The edges' feature Jacobians are
+ * contracted with every member; ghost rows are folded into their owners by one
+ * host->reverse_exchange of 3K doubles per atom (the host must accept that width). About one
+ * Jacobian pass: LAMMPS asks for it on the steps `fix pair` needs it. CACE_ERR_ARGUMENT without
+ * a committee. */
+int cace_compute_committee_force_deviation(cace_model *model, const cace_system *system, const cace_host *host,
+                                           double *force_deviation, char *err, size_t err_len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -51,3 +51,20 @@ public func caceComputeCommitteeAtomSpread(_ model: OpaquePointer?, _ system: Un
         for i in 0..<atoms.localCount { sigma?[i] = spread[i] }
     }
 }
+
+@_cdecl("cace_compute_committee_force_deviation")
+public func caceComputeCommitteeForceDeviation(_ model: OpaquePointer?, _ system: UnsafePointer<cace_system>?,
+                                               _ host: UnsafePointer<cace_host>?, _ deviation: UnsafeMutablePointer<Double>?,
+                                               _ err: UnsafeMutablePointer<CChar>?, _ errLength: Int) -> Int32 {
+    let caller = "cace_compute_committee_force_deviation"
+    guard let h = handle(model) else { return argumentError(caller + ": model is NULL", err, errLength) }
+    guard deviation != nil || (system?.pointee.nlocal ?? 0) == 0 else {
+        return argumentError(caller + ": force_deviation is NULL", err, errLength)
+    }
+    return withAtomsView(system, caller, err, errLength) { (atoms) throws(CACEError) in
+        guard let spread = try h.evaluator.committeeForceDeviation(atoms, communicator: HostCommunicator(host: host?.pointee)) else {
+            throw .argument("the model has no committee (fit one with cace fit --committee K)")
+        }
+        for i in 0..<atoms.localCount { deviation?[i] = spread[i] }
+    }
+}

@@ -1,7 +1,9 @@
 """The committee's per-atom uncertainty through fix pair (as pair_style pace/extrapolation
 exposes its gamma): a linear model fitted with `cace fit --committee K` on frames labelled by
-the shipped silicon model, `fix u all pair N cace uncertainty 1`, and the values against
-`cace evaluate --uncertainty` on 1 and 2 ranks; a model without a committee is refused."""
+the shipped silicon model, `fix u all pair N cace uncertainty 1` (energy spread) and
+`... force_deviation 1` (force deviation, with ghost atoms folded into their owners), and the
+values against `cace evaluate --uncertainty` on 1 and 2 ranks; a model without a committee is
+refused."""
 import json
 import subprocess
 
@@ -75,9 +77,32 @@ def test_fix_pair_uncertainty_matches_the_cli(tmp_path, committee_model, n):
         raise Failure("every atom has a spread")
 
 
+@pytest.mark.parametrize("n", (1, 2, 3), ids=lambda n: f"np{n}")
+def test_fix_pair_force_deviation_matches_the_cli(tmp_path, committee_model, n):
+    s = _diamond(98)
+    write_data(tmp_path / "si.data", s)
+    (tmp_path / "si.xyz").write_text(_xyz([s]))
+    reference = json.loads(_cace("evaluate", committee_model, tmp_path / "si.xyz", "--uncertainty", "--format", "json"))[0]
+    # both columns in one fix; the force deviation only on the steps fix pair asks (every 2nd)
+    deck = (preamble("si.data", committee_model, ["Si"]) +
+            "fix u all pair 2 cace uncertainty 1 force_deviation 1\n"
+            "dump d all custom 2 dump.u id f_u[1] f_u[2]\ndump_modify d sort id format float %.17g\n"
+            "run 0\n")
+    run_lammps(tmp_path, deck, nprocs=n, name=f"in.fd.{n}", timeout=180)
+    dump = read_dump(tmp_path / "dump.u")
+    for column, key in (("f_u[1]", "atom_energy_sigma"), ("f_u[2]", "force_deviation")):
+        got, expected = dump[column], np.array(reference[key])
+        if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-10, atol=1e-14):
+            raise Failure(f"np {n}: fix pair {column} differs from cace evaluate --uncertainty {key}: "
+                          f"max |diff| {np.abs(got - expected).max() if got.shape == expected.shape else got.shape}")
+    if not np.all(dump["f_u[2]"] > 0):
+        raise Failure("every atom has a force deviation")
+
+
 def test_fix_pair_uncertainty_needs_a_committee(tmp_path):
     write_data(tmp_path / "si.data", _diamond(3))
-    deck = preamble("si.data", SILICON, ["Si"]) + "fix u all pair 1 cace uncertainty 1\nrun 0\n"
-    run = run_lammps(tmp_path, deck, name="in.none", timeout=120, check=False)
-    if run.returncode == 0 or "has no committee" not in run.output:
-        raise Failure(f"expected the error 'the model has no committee', got: {run.output[-400:]}")
+    for name in ("uncertainty", "force_deviation"):
+        deck = preamble("si.data", SILICON, ["Si"]) + f"fix u all pair 1 cace {name} 1\nrun 0\n"
+        run = run_lammps(tmp_path, deck, name=f"in.none.{name}", timeout=120, check=False)
+        if run.returncode == 0 or "has no committee" not in run.output or f"'{name}'" not in run.output:
+            raise Failure(f"{name}: expected the error 'the model has no committee', got: {run.output[-400:]}")
