@@ -155,6 +155,19 @@ struct FrameBlock: Sendable {
         return y
     }
 
+    /// The frame's prediction from its rows `y` = Psi c (the virial, if any, as a symmetric 3x3).
+    func prediction(_ y: [Double], magnitude: Double) -> FramePrediction {
+        var virial: [Double]? = nil
+        if virialRows {
+            var w = [Double](repeating: 0, count: 9)
+            for (k, (i, j)) in Self.virialComponents.enumerated() {
+                w[3 * i + j] = y[1 + 3 * atoms + k]; w[3 * j + i] = y[1 + 3 * atoms + k]
+            }
+            virial = w
+        }
+        return FramePrediction(energy: y[0], forces: Array(y[forceRows]), virial: virial, magnitude: magnitude)
+    }
+
     /// Psi c for coefficients c of all P columns.
     func predict(_ c: [Double]) -> [Double] {
         var y = [Double](repeating: 0, count: rows)

@@ -7,7 +7,8 @@ public struct FitOptions: Sendable {
     public enum Solver: String, Sendable, CaseIterable {
         /// Householder QR of the weighted, scaled design matrix stacked on sqrt(lambda) I.
         case qr
-        /// Cholesky of the normal equations (G + lambda I) c = h, accumulated frame by frame.
+        /// Cholesky of the normal equations (G + lambda I) c = h, accumulated frame by frame: the
+        /// frames' design-matrix blocks are not kept, so memory does not grow with the data.
         case cholesky
         /// Bayesian linear regression: lambda and the noise level maximise the evidence
         /// (normal equations, one eigendecomposition); the posterior gives committees.
@@ -89,6 +90,25 @@ public struct ErrorSummary: Sendable {
         }
     }
 
+    /// The same for a prediction made by the written model (the streamed solver keeps no blocks).
+    mutating func add(frame: LabelledFrame, prediction p: FramePrediction) {
+        frames += 1
+        let n = frame.structure.count
+        atoms += n
+        let de = (p.energy - frame.energy) / Double(n)
+        energyRMSE += de * de; energyMAE += abs(de)
+        for (a, b) in zip(p.forces, frame.forces) {
+            forceRMSE += (a - b) * (a - b); forceMAE += abs(a - b)
+        }
+        if let w = frame.virial, let v = p.virial {
+            virialFrames += 1
+            for (i, j) in FrameBlock.virialComponents {
+                let dv = (v[3 * i + j] - w[3 * i + j]) / Double(n)
+                virialRMSE += dv * dv; virialMAE += abs(dv)
+            }
+        }
+    }
+
     mutating func finish() {
         let nf = Double(max(1, frames)), nc = Double(max(1, 3 * atoms)), nv = Double(max(1, 6 * virialFrames))
         energyRMSE = (energyRMSE / nf).squareRoot(); energyMAE /= nf
@@ -137,6 +157,10 @@ public struct FitResult: Sendable {
     public var training: [(String, ErrorSummary)]
     public var validation: [(String, ErrorSummary)]
     public var trainingPredictions: [FramePrediction]
+    /// The fit's predictions from the design matrix Psi c, for the first frames of the training
+    /// data (all frames, except with the streamed Cholesky solver, which keeps a few blocks only
+    /// and predicts with the written model): what the round-trip check compares with the file.
+    public var checkedPredictions: [FramePrediction]
     public var validationPredictions: [FramePrediction]
     public var featureSeconds: Double
     public var solveSeconds: Double
@@ -145,7 +169,7 @@ public struct FitResult: Sendable {
     /// frame: how much the fitted coefficients cancel. Single precision keeps about
     /// 1e-7 times it, relative.
     public var cancellation: Double {
-        zip(trainingPredictions, trainingPredictions.map { p in
+        zip(checkedPredictions, checkedPredictions.map { p in
             max(abs(p.energy), p.forces.map { abs($0) }.max() ?? 0, p.virial?.map { abs($0) }.max() ?? 0, 1e-300)
         }).map { $0.magnitude / $1 }.max() ?? 0
     }
@@ -209,6 +233,10 @@ public enum LinearFit {
         spec.atomicNumbers = elements
         spec.selfInteraction = options.selfInteraction
         let model = try featureModel(spec)
+        if options.solver == .cholesky {
+            return try runStreamed(training: training, validation: validation, options: options, spec: spec, model: model,
+                                   progress: progress)
+        }
         let f0 = spec.featureCount, nz = spec.elementCount, p = f0 + nz
 
         let clock = ContinuousClock()
@@ -225,17 +253,8 @@ public enum LinearFit {
             for f in 0..<f0 { squares[f] += b.featureSquares[f] }
             for z in 0..<nz { atomsOf[z] += b.elementCounts[z] }
         }
-        let gamma = spec.smoothness(power: options.smoothness)
-        var scale = [Double](repeating: 1, count: p)   // 1 / (gamma D) per column
-        var active: [Int] = []
-        let redundant = spec.redundantFeatures()
-        for f in 0..<f0 {
-            let rms = (squares[f] / Double(max(1, atomsOf[spec.receiverElement(ofFeature: f)]))).squareRoot()
-            if rms > 0, rms.isFinite, !redundant[f] {
-                scale[f] = 1 / (gamma[f] * rms)
-                active.append(f)
-            }
-        }
+        let (scale, activeFeatures) = columnScaling(spec: spec, squares: squares, atomsOf: atomsOf, smoothness: options.smoothness)
+        var active = activeFeatures
         let featureColumns = active.count
         active += (f0..<p)
         let na = active.count
@@ -280,19 +299,11 @@ public enum LinearFit {
             }
             return (a, y, m)
         }
-        // Cholesky: G = A^T A (upper triangle) and h = A^T y, accumulated frame by frame. Every
-        // solver needs the diagonal of G, which sets the scale of lambda.
-        let normalEquations = options.solver == .cholesky
-        var gram = [Double](repeating: 0, count: normalEquations ? na * na : 0)
-        var h = [Double](repeating: 0, count: na)
+        // The diagonal of G = A^T A sets the scale of lambda.
         var diagonal = [Double](repeating: 0, count: na)
         for k in 0..<blocks.count {
-            let (a, y, m) = scaledBlock(k)
+            let (a, _, m) = scaledBlock(k)
             for j in 0..<featureColumns { for r in 0..<m { diagonal[j] += a[j * m + r] * a[j * m + r] } }
-            if normalEquations {
-                try LAPACK.addGram(&gram, n: na, a: a, m: m)
-                try LAPACK.addTransposedProduct(&h, n: na, a: a, m: m, y: y)
-            }
         }
         let meanDiagonal = diagonal.reduce(0, +) / Double(max(1, featureColumns))
         var lambda = options.lambda * meanDiagonal
@@ -311,15 +322,7 @@ public enum LinearFit {
             solution = fit.mean
             posterior = fit
         case .cholesky:
-            var regularised = gram
-            for j in 0..<featureColumns { regularised[j * na + j] += lambda }
-            let eigen = try LAPACK.symmetricEigenvalues(regularised, n: na)
-            let lo = eigen.first ?? 0, hi = eigen.last ?? 0
-            condition = lo > 0 ? (hi / lo).squareRoot() : .infinity
-            guard condition < 1e7, let x = try LAPACK.choleskySolve(regularised, h, n: na) else {
-                throw .numerical("the normal equations are singular or too ill-conditioned for Cholesky (condition number of the scaled system \(format(condition))): use --solver qr, --lambda > 0, or more varied data")
-            }
-            solution = x
+            throw .internal("the Cholesky solver streams the normal equations (runStreamed)")
         case .qr:
             let m = observations + featureColumns
             guard m >= na else {
@@ -366,38 +369,12 @@ public enum LinearFit {
         }
 
         func evaluate(_ blocks: [FrameBlock]) -> ([(String, ErrorSummary)], [FramePrediction]) {
-            var groups: [String: ErrorSummary] = [:]
-            var all = ErrorSummary()
-            var predictions: [FramePrediction] = []
-            for b in blocks {
-                let y = b.predict(coefficients)
-                all.add(block: b, predicted: y)
-                groups[b.configType, default: ErrorSummary()].add(block: b, predicted: y)
-                var virial: [Double]? = nil
-                if b.virialRows {
-                    var w = [Double](repeating: 0, count: 9)
-                    for (k, (i, j)) in FrameBlock.virialComponents.enumerated() {
-                        w[3 * i + j] = y[1 + 3 * b.atoms + k]; w[3 * j + i] = y[1 + 3 * b.atoms + k]
-                    }
-                    virial = w
-                }
-                predictions.append(FramePrediction(energy: y[0], forces: Array(y[b.forceRows]), virial: virial,
-                                                   magnitude: b.magnitudes(coefficients).max() ?? 0))
-            }
-            all.finish()
-            var out = [("all", all)]
-            if groups.count > 1 || groups.keys.first != "default" {
-                for key in groups.keys.sorted() {
-                    var g = groups[key]!
-                    g.finish()
-                    out.append((key, g))
-                }
-            }
-            return (out, predictions)
+            let ys = blocks.map { $0.predict(coefficients) }
+            let tables = errorTables(types: blocks.map(\.configType)) { summary, k in summary.add(block: blocks[k], predicted: ys[k]) }
+            return (tables, zip(blocks, ys).map { b, y in b.prediction(y, magnitude: b.magnitudes(coefficients).max() ?? 0) })
         }
         let (trainErrors, trainPredictions) = evaluate(blocks)
         let (validationErrors, validationPredictions) = validation.isEmpty ? ([], []) : evaluate(validationBlocks)
-        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
         return FitResult(spec: spec, options: options, weights: Array(coefficients[0..<f0]), atomicEnergies: e0,
                          rows: observations, unknowns: na, droppedFeatures: f0 - featureColumns, lambdaAbsolute: lambda,
                          lambdaRelative: lambda / max(meanDiagonal, .leastNormalMagnitude),
@@ -406,11 +383,55 @@ public enum LinearFit {
                          committee: committee, calibration: calibration,
                          conditionNumber: condition, averageNeighbors: averageNeighbors,
                          training: trainErrors, validation: validationErrors,
-                         trainingPredictions: trainPredictions, validationPredictions: validationPredictions,
+                         trainingPredictions: trainPredictions, checkedPredictions: trainPredictions,
+                         validationPredictions: validationPredictions,
                          featureSeconds: seconds(featureTime), solveSeconds: seconds(solveTime))
     }
 
     static func format(_ x: Double) -> String { x.isFinite ? String(format: "%.3g", x) : "infinite" }
+
+    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
+
+    /// The error summaries of frames of the given config types: "all" first, then one per type
+    /// (sorted) unless every frame is "default". `add` adds frame k to a summary.
+    static func errorTables(types: [String], add: (inout ErrorSummary, Int) -> Void) -> [(String, ErrorSummary)] {
+        var groups: [String: ErrorSummary] = [:]
+        var all = ErrorSummary()
+        for (k, type) in types.enumerated() {
+            add(&all, k)
+            add(&groups[type, default: ErrorSummary()], k)
+        }
+        all.finish()
+        var out = [("all", all)]
+        if groups.count > 1 || groups.keys.first != "default" {
+            for key in groups.keys.sorted() {
+                var g = groups[key]!
+                g.finish()
+                out.append((key, g))
+            }
+        }
+        return out
+    }
+
+    /// Column scaling 1 / (gamma D) per feature (D: the RMS of the feature over the atoms of its
+    /// receiver element; gamma: the smoothness prior), and the feature columns kept: those that
+    /// occur and are not redundant. The E0 columns (after the features) keep scale 1.
+    static func columnScaling(spec: LinearCACESpec, squares: [Double], atomsOf: [Int],
+                              smoothness: Double) -> (scale: [Double], active: [Int]) {
+        let f0 = spec.featureCount
+        let gamma = spec.smoothness(power: smoothness)
+        var scale = [Double](repeating: 1, count: f0 + spec.elementCount)
+        var active: [Int] = []
+        let redundant = spec.redundantFeatures()
+        for f in 0..<f0 {
+            let rms = (squares[f] / Double(max(1, atomsOf[spec.receiverElement(ofFeature: f)]))).squareRoot()
+            if rms > 0, rms.isFinite, !redundant[f] {
+                scale[f] = 1 / (gamma[f] * rms)
+                active.append(f)
+            }
+        }
+        return (scale, active)
+    }
 }
 
 /// How far `cace evaluate` on a written model file is from the fit's own predictions, relative

@@ -18,50 +18,55 @@ struct Fit: ParsableCommand {
             W_V/sqrt(N) (ACEpotentials' convention); columns are normalised and penalised by the smoothness \
             prior (--smoothness p; 0, the default: plain ridge) times --lambda (relative to the mean diagonal of the scaled \
             normal matrix). Per-element reference energies are fitted without penalty and stored in \
-            atomic_energies. See docs/fitting.md.
+            atomic_energies. Every option can also come from a JSON file (--config; keys are the long \
+            option names, e.g. {"training": "train.xyz", "cutoff": 3.9, "max-l": 2, "config-weight": \
+            {"liquid": 2}}); options on the command line override it. See docs/fitting.md.
             """)
 
-    @Argument(help: "Training data (extended XYZ).")
-    var training: String
+    @Argument(help: "Training data (extended XYZ); or \"training\" in the --config file.")
+    var training: String?
+
+    @Option(help: "A JSON file of options (keys: the long option names, and \"training\"); command-line options override it.")
+    var config: String?
 
     @Option(help: "Model file to write (.safetensors).")
-    var output: String
+    var output: String?
 
     @Option(help: "Cutoff radius (Angstrom).")
-    var cutoff: Double
+    var cutoff: Double?
 
-    @Option(help: "Highest angular degree L (0-4).")
-    var maxL = 2
+    @Option(help: "Highest angular degree L (0-4; default 2).")
+    var maxL: Int?
 
-    @Option(help: "Highest body order nu (1-4).")
-    var maxNu = 2
+    @Option(help: "Highest body order nu (1-4; default 2).")
+    var maxNu: Int?
 
-    @Option(help: "Number of Bessel radial functions.")
-    var radial = 8
+    @Option(help: "Number of Bessel radial functions (default 8).")
+    var radial: Int?
 
-    @Option(help: "Fixed radial transform: pairs (R_a and R_a + R_b, M = n(n+1)/2) or identity (M = n).")
-    var transform = LinearCACESpec.RadialTransform.pairSums
+    @Option(help: "Fixed radial transform: pairs (default: R_a and R_a + R_b, M = n(n+1)/2) or identity (M = n).")
+    var transform: LinearCACESpec.RadialTransform?
 
-    @Option(help: "Invariant table: extended (upstream's plus the l = 0 contractions) or upstream.")
-    var table = LinearCACESpec.InvariantTable.extended
+    @Option(help: "Invariant table: extended (default: upstream's plus the l = 0 contractions) or upstream.")
+    var table: LinearCACESpec.InvariantTable?
 
     @Option(help: "Invariants: self (upstream's, default) or canonical (sums over pairwise distinct edges; format version 2).")
-    var basis = Convert.Basis.selfInteracting
+    var basis: Convert.Basis?
 
     @Option(help: "Regularisation strength, relative to the mean diagonal of the scaled normal matrix (qr and cholesky; bayesian chooses it, default for the others 1e-10).")
     var lambda: Double?
 
     @Option(help: "Power p of the algebraic smoothness prior (default 0: none; ACEpotentials uses 4).")
-    var smoothness = 0.0
+    var smoothness: Double?
 
-    @Option(help: "Energy weight W_E (rows weighted W_E / sqrt(N)).")
-    var energyWeight = 30.0
+    @Option(help: "Energy weight W_E (rows weighted W_E / sqrt(N); default 30).")
+    var energyWeight: Double?
 
-    @Option(help: "Force weight W_F.")
-    var forceWeight = 1.0
+    @Option(help: "Force weight W_F (default 1).")
+    var forceWeight: Double?
 
-    @Option(help: "Virial weight W_V (rows weighted W_V / sqrt(N)).")
-    var virialWeight = 1.0
+    @Option(help: "Virial weight W_V (rows weighted W_V / sqrt(N); default 1).")
+    var virialWeight: Double?
 
     @Option(name: .customLong("config-weight"), help: "TYPE=W: multiply the weights of every row of the frames with config_type=TYPE by W (repeatable).")
     var configWeights: [String] = []
@@ -69,17 +74,17 @@ struct Fit: ParsableCommand {
     @Option(help: "Validation data (extended XYZ), reported but not fitted.")
     var validation: String?
 
-    @Option(help: "Solver: bayesian (default: lambda and the noise level maximise the evidence), qr (Householder QR) or cholesky (normal equations).")
-    var solver = FitOptions.Solver.bayesian
+    @Option(help: "Solver: bayesian (default: lambda and the noise level maximise the evidence), qr (Householder QR) or cholesky (normal equations accumulated frame by frame: memory does not grow with the data).")
+    var solver: FitOptions.Solver?
 
-    @Option(help: "Committee members drawn from the Bayesian posterior and stored in the model file (0: none), for uncertainties.")
-    var committee = 0
+    @Option(help: "Committee members drawn from the Bayesian posterior and stored in the model file (default 0: none), for uncertainties.")
+    var committee: Int?
 
-    @Option(help: "Seed of the committee's random draws.")
-    var seed: UInt64 = 1
+    @Option(help: "Seed of the committee's random draws (default 1).")
+    var seed: UInt64?
 
     @Option(parsing: .unconditional, help: "Worker threads for the features (default: all cores).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    var threads: Int?
 
     @Option(help: "Write the fit's predictions and the reference energies and forces (training and validation) to this JSON file.")
     var predictions: String?
@@ -93,17 +98,38 @@ struct Fit: ParsableCommand {
     func run() throws {
         let clock = ContinuousClock()
         let start = clock.now
+        let file = try config.map { try FitConfig(path: $0) }
+        guard let training = self.training ?? file?.path("training") else {
+            throw CLIError("no training data: give TRAIN.xyz or \"training\" in the --config file")
+        }
+        guard let output = self.output ?? file?.path("output") else {
+            throw CLIError("no model file to write: give --output MODEL.safetensors or \"output\" in the --config file")
+        }
+        guard let cutoff = self.cutoff ?? file?.cutoff else {
+            throw CLIError("no cutoff: give --cutoff RC (Angstrom) or \"cutoff\" in the --config file")
+        }
+        let validation = self.validation ?? file?.path("validation")
+        let predictions = self.predictions ?? file?.path("predictions")
+        let parityPlot = self.parityPlot ?? file?.path("parity-plot")
+        let quiet = self.quiet || (file?.quiet ?? false)
+        let solver = try self.solver ?? file?.choice("solver", FitOptions.Solver.self) ?? .bayesian
         var options = FitOptions(cutoff: cutoff)
-        options.maxL = maxL; options.maxNu = maxNu; options.radialCount = radial
-        options.transform = transform; options.table = table; options.selfInteraction = basis == .selfInteracting
-        if let lambda {
+        options.maxL = self.maxL ?? file?.maxL ?? options.maxL
+        options.maxNu = self.maxNu ?? file?.maxNu ?? options.maxNu
+        options.radialCount = self.radial ?? file?.radial ?? options.radialCount
+        options.transform = try self.transform ?? file?.choice("transform", LinearCACESpec.RadialTransform.self) ?? options.transform
+        options.table = try self.table ?? file?.choice("table", LinearCACESpec.InvariantTable.self) ?? options.table
+        options.selfInteraction = (try self.basis ?? file?.choice("basis", Convert.Basis.self) ?? .selfInteracting) == .selfInteracting
+        if let lambda = self.lambda ?? file?.lambda {
             guard solver != .bayesian else {
                 throw CLIError("--lambda is chosen by the evidence with --solver bayesian: use --solver qr or cholesky to set it")
             }
             options.lambda = lambda
         }
-        options.smoothness = smoothness
-        options.committee = committee; options.seed = seed
+        options.smoothness = self.smoothness ?? file?.smoothness ?? options.smoothness
+        options.committee = self.committee ?? file?.committee ?? options.committee
+        options.seed = self.seed ?? file?.seed ?? options.seed
+        options.configWeights = file?.configWeights ?? [:]
         for item in configWeights {
             let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, !parts[0].isEmpty, let w = Double(parts[1]) else {
@@ -111,8 +137,11 @@ struct Fit: ParsableCommand {
             }
             options.configWeights[parts[0]] = w
         }
-        options.energyWeight = energyWeight; options.forceWeight = forceWeight; options.virialWeight = virialWeight
-        options.solver = solver; options.threads = threads
+        options.energyWeight = self.energyWeight ?? file?.energyWeight ?? options.energyWeight
+        options.forceWeight = self.forceWeight ?? file?.forceWeight ?? options.forceWeight
+        options.virialWeight = self.virialWeight ?? file?.virialWeight ?? options.virialWeight
+        options.solver = solver
+        options.threads = self.threads ?? file?.threads ?? ProcessInfo.processInfo.activeProcessorCount
         do {
             let trainFrames = try LabelledFrame.frames(try readStructures(training), file: training)
             let validationFrames = try validation.map { try LabelledFrame.frames(try readStructures($0), file: $0) } ?? []
@@ -123,7 +152,7 @@ struct Fit: ParsableCommand {
             let result = try LinearFit.run(training: trainFrames, validation: validationFrames, options: options, progress: progress)
             let source = "cace fit \(training)\(validation.map { " (validation \($0))" } ?? ""): \(options.solver.rawValue), lambda \(String(format: "%.3e", result.lambdaRelative))"
             try result.modelFile(source: source).write(to: output)
-            let check = try LinearFit.roundTrip(modelPath: output, frames: trainFrames, predictions: result.trainingPredictions)
+            let check = try LinearFit.roundTrip(modelPath: output, frames: trainFrames, predictions: result.checkedPredictions)
             print(FitReport.text(result, output: output, roundTrip: check, seconds: seconds(start.duration(to: clock.now))))
             if predictions != nil || parityPlot != nil {
                 let path = predictions ?? (parityPlot! + ".predictions.json")
@@ -167,7 +196,8 @@ enum FitReport {
         lines.append("cancellation of the coefficients (largest |Psi||c| / |prediction| of a frame): \(String(format: "%.1e", cancellation))"
                      + (cancellation > 1e5 ? "; precision single would lose about \(String(format: "%.0e", 1e-7 * cancellation)) relative: evaluate in double, or regularise more (--solver qr --lambda 1e-10)" : ""))
         lines.append("time: features \(String(format: "%.2f", r.featureSeconds)) s, solve \(String(format: "%.2f", r.solveSeconds)) s, total \(String(format: "%.2f", seconds)) s")
-        lines.append("round trip (cace evaluate on the written file vs the fit, relative): energy \(String(format: "%.1e", roundTrip.energy)), forces \(String(format: "%.1e", roundTrip.force)), virial \(String(format: "%.1e", roundTrip.virial))")
+        let checked = r.checkedPredictions.count < r.trainingPredictions.count ? " (first \(r.checkedPredictions.count) training frames)" : ""
+        lines.append("round trip\(checked) (cace evaluate on the written file vs the fit, relative): energy \(String(format: "%.1e", roundTrip.energy)), forces \(String(format: "%.1e", roundTrip.force)), virial \(String(format: "%.1e", roundTrip.virial))")
         func table(_ title: String, _ rows: [(String, ErrorSummary)]) {
             guard !rows.isEmpty else { return }
             lines.append(title)

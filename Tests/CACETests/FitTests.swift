@@ -133,6 +133,38 @@ final class FitTests: XCTestCase {
         XCTAssertEqual(qr.conditionNumber, chol.conditionNumber, accuracy: 1e-3 * qr.conditionNumber)
     }
 
+    /// The streamed Cholesky solver keeps no design matrix: its error tables come from the fitted
+    /// model, the round trip from the few blocks it keeps; its sums are reproducible for a thread
+    /// count and differ between counts by round-off only.
+    func testStreamedCholesky() throws {
+        let (training, validation, _) = Self.data
+        var options = Self.options(Self.spec(), solver: .cholesky, lambda: 1e-6)
+        options.threads = 1
+        let one = try LinearFit.run(training: training, validation: validation, options: options)
+        options.threads = 3
+        let three = try LinearFit.run(training: training, validation: validation, options: options)
+        XCTAssertEqual(try LinearFit.run(training: training, validation: validation, options: options).weights, three.weights)
+        // other thread counts add the frames in another order: round-off amplified by kappa(G + lambda I)
+        let kappa = one.conditionNumber * one.conditionNumber
+        XCTAssertLessThanOrEqual(relativeError(three.weights, one.weights, floor: 1e-6), max(1e-12, 1e-14 * kappa),
+                                 "kappa(G + lambda I) = \(kappa)")
+        XCTAssertEqual(one.trainingPredictions.count, training.count)
+        XCTAssertEqual(one.checkedPredictions.count, min(LinearFit.checkedFrames, training.count))
+        XCTAssertLessThan(one.checkedPredictions.count, training.count)   // the data set is larger than what is kept
+        // the error tables equal those of the QR solver's design matrix at the same lambda
+        let qr = try LinearFit.run(training: training, validation: validation, options: Self.options(Self.spec(), lambda: 1e-6))
+        for (a, b) in zip(one.training + one.validation, qr.training + qr.validation) {
+            XCTAssertEqual(a.0, b.0)
+            XCTAssertEqual(a.1.forceRMSE, b.1.forceRMSE, accuracy: 1e-4 * max(b.1.forceRMSE, 1e-9))
+            XCTAssertEqual(a.1.energyRMSE, b.1.energyRMSE, accuracy: 1e-4 * max(b.1.energyRMSE, 1e-9))
+            XCTAssertEqual(a.1.virialFrames, b.1.virialFrames)
+        }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("fit-\(UUID().uuidString).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try one.modelFile(source: "streamed").write(to: path)
+        XCTAssertLessThanOrEqual(try LinearFit.roundTrip(modelPath: path, frames: training, predictions: one.checkedPredictions).largest, 1e-10)
+    }
+
     /// The written file, evaluated by the core (as `cace evaluate` does), gives the fit's own
     /// predictions to 1e-10; so does the CLI end to end.
     func testModelFileRoundTrip() throws {

@@ -114,3 +114,57 @@ def test_parity_plot(committee_model, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "pair_cace.parity", str(broken), str(tmp_path / "x.png")],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and bad.stderr.startswith("pair_cace.parity: error:") and "Traceback" not in bad.stderr
+
+
+def _fit_report(args):
+    run = subprocess.run([CACE_BINARY, "fit", *args], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
+def _error_tables(report):
+    return report[report.index("training errors:"):]
+
+
+def test_config_file(committee_model, tmp_path):
+    """A JSON config gives the same fit as the same options on the command line; relative paths
+    are relative to the file; command-line options override it."""
+    train = committee_model[0].parent / "train.xyz"
+    directory = tmp_path / "run"
+    directory.mkdir()
+    (directory / "train.xyz").write_bytes(train.read_bytes())
+    config = directory / "fit.json"
+    config.write_text(json.dumps({"training": "train.xyz", "output": "m.safetensors", "cutoff": 3.9, "radial": 4,
+                                  "max-l": 1, "solver": "cholesky", "lambda": 1e-8, "config-weight": {"default": 2},
+                                  "quiet": True}))
+    from_file = _fit_report(["--config", str(config)])
+    assert (directory / "m.safetensors").exists()
+    assert "solver cholesky, lambda 1.000e-08" in from_file and "L 1," in from_file
+    from_cli = _fit_report([str(train), "--output", str(tmp_path / "cli.safetensors"), "--cutoff", "3.9", "--radial", "4",
+                            "--max-l", "1", "--solver", "cholesky", "--lambda", "1e-8", "--config-weight", "default=2",
+                            "--quiet"])
+    assert _error_tables(from_file) == _error_tables(from_cli)
+    # the command line overrides the file
+    override = _fit_report(["--config", str(config), "--radial", "3", "--output", str(tmp_path / "o.safetensors")])
+    assert "3 Bessel" in override and (tmp_path / "o.safetensors").exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"training": "t.xyz", "cutof": 3.9}', "unknown key 'cutof'"),
+    ('{"training": "t.xyz", "cutoff": "3.9"}', "'cutoff' must be a number"),
+    ('{"training": "t.xyz", "radial": 4.5}', "'radial' must be a whole number >= 0, got 4.5"),
+    ('{"training": "t.xyz", "solver": "lu"}', "'solver' must be one of"),
+    ('{"training": "t.xyz", "config-weight": {"liquid": "x"}}', "'config-weight.liquid' must be a number"),
+    ('[1, 2]', "one JSON object"),
+    ('{"training": ', "one JSON object"),
+])
+def test_bad_config_files(tmp_path, content, message):
+    config = tmp_path / "fit.json"
+    config.write_text(content)
+    run = subprocess.run([CACE_BINARY, "fit", "--config", str(config), "--output", str(tmp_path / "m.safetensors"),
+                          "--cutoff", "3.9"], capture_output=True, text=True)
+    assert run.returncode != 0
+    assert message in run.stderr and "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    missing = subprocess.run([CACE_BINARY, "fit", "--output", str(tmp_path / "m.safetensors"), "--cutoff", "3.9"],
+                             capture_output=True, text=True)
+    assert missing.returncode != 0 and "no training data" in missing.stderr
