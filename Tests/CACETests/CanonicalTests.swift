@@ -283,6 +283,22 @@ final class CanonicalTests: XCTestCase {
         XCTAssertLessThanOrEqual(relativeError(single.forces, double.forces, floor: 1), 1e-3)
     }
 
+    /// `cace benchmark`'s operation count includes the canonical corrections: per edge work
+    /// (linear in the edges per atom) plus the generic path's per-atom corrections, and nothing
+    /// for the self-interacting model.
+    func testOperationCountIncludesTheCorrections() throws {
+        let canonical = try Self.canonicalModel(Self.spec)
+        let selfInteracting = try CACEModel(container: SafeTensors(bytes: Self.spec.fileBytes(), name: "self"), name: "self")
+        XCTAssertEqual(selfInteracting.canonicalOperationsPerAtom(edgesPerAtom: 40), 0)
+        let (c20, c40, c80) = (canonical.canonicalOperationsPerAtom(edgesPerAtom: 20), canonical.canonicalOperationsPerAtom(edgesPerAtom: 40),
+                               canonical.canonicalOperationsPerAtom(edgesPerAtom: 80))
+        XCTAssertGreaterThan(c20, 0)
+        XCTAssertEqual(c80 - c40, 2 * (c40 - c20), accuracy: 1e-9 * c80)   // affine in the edges
+        XCTAssertGreaterThan(c20, c40 - c20)                                   // nu = 4 uses the generic path: per-atom work
+        XCTAssertEqual(canonical.operationsPerAtom(edgesPerAtom: 40) - selfInteracting.operationsPerAtom(edgesPerAtom: 40), c40,
+                       accuracy: 1e-9 * c40)
+    }
+
     /// Version rules: version-1 files unchanged, the flag needs version 2, no message passing,
     /// unknown versions refused.
     func testFormatVersionRules() throws {

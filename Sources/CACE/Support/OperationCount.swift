@@ -38,6 +38,6 @@ extension CACEModel {
             layerCost += symmetrizerForward + symmetrizerBackward
         }
         return ne * (edgeForward + edgeBackward) + 2 * atomLinear + symmetrizerForward + symmetrizerBackward
-            + 2 * readout + layerCost
+            + 2 * readout + layerCost + canonicalOperationsPerAtom(edgesPerAtom: ne)
     }
 }
