@@ -10,8 +10,11 @@ import Darwin
 
 /// The whole mesh on one domain with FFTW3: the brick is the mesh plus p - 1 ghost points below
 /// each axis (so any stencil, shifted by whole periods, fits), ghosts fold periodically, and
-/// the spectrum is the whole mesh. Complex-to-complex transforms, planned with FFTW_ESTIMATE
-/// once per mesh size (docs/long-range.md: the plan choice).
+/// the spectrum is the whole mesh. The mesh values are real, so the transforms are real-to-complex
+/// and complex-to-real (half the work of complex transforms), planned with FFTW_ESTIMATE once
+/// per mesh size (docs/long-range.md: the plan choice). `forward` fills the other half of the
+/// spectrum from F(-m) = conj F(m); `backward` reads the half m_x <= K_x / 2, which is the whole
+/// answer because the library's spectra are Hermitian (the influence function is even in m).
 public final class SerialMeshTransform: MeshTransform {
     public let mesh: [Int]
     public let brickLow: [Int]
@@ -57,58 +60,71 @@ public final class SerialMeshTransform: MeshTransform {
 
     public func forward(_ brick: UnsafePointer<Double>, _ spectrum: UnsafeMutablePointer<Double>) {
         let (kx, ky, kz) = (mesh[0], mesh[1], mesh[2])
-        let input = plans.input
-        var p = 0
+        let real = plans.real
         for z in 0..<kz {
-            for y in 0..<ky {
-                let row = brick + index(0, y, z)
-                for x in 0..<kx { input[2 * p] = row[x]; input[2 * p + 1] = 0; p += 1 }
-            }
+            for y in 0..<ky { (real + (z * ky + y) * kx).update(from: brick + index(0, y, z), count: kx) }
         }
         plans.execute(forward: true)
-        spectrum.update(from: plans.output, count: 2 * plans.points)
+        // half[z][y][m], m = 0 ... kx/2, to the whole spectrum; m > kx/2 from the conjugate at -(x, y, z).
+        let half = plans.half, halfRow = plans.halfRow
+        for z in 0..<kz {
+            let zm = (kz - z) % kz
+            for y in 0..<ky {
+                let ym = (ky - y) % ky
+                let target = spectrum + 2 * (z * ky + y) * kx
+                target.update(from: half + 2 * (z * ky + y) * halfRow, count: 2 * halfRow)
+                let mirror = half + 2 * (zm * ky + ym) * halfRow
+                for m in halfRow..<kx {
+                    target[2 * m] = mirror[2 * (kx - m)]
+                    target[2 * m + 1] = -mirror[2 * (kx - m) + 1]
+                }
+            }
+        }
     }
 
     public func backward(_ spectrum: UnsafePointer<Double>, _ brick: UnsafeMutablePointer<Double>) {
         let (kx, ky, kz) = (mesh[0], mesh[1], mesh[2])
-        plans.input.update(from: spectrum, count: 2 * plans.points)
+        let half = plans.half, halfRow = plans.halfRow
+        for row in 0..<(ky * kz) { (half + 2 * row * halfRow).update(from: spectrum + 2 * row * kx, count: 2 * halfRow) }
         plans.execute(forward: false)
-        let output = plans.output
-        var p = 0
+        let real = plans.real
         for z in 0..<kz {
-            for y in 0..<ky {
-                let row = brick + index(0, y, z)
-                for x in 0..<kx { row[x] = output[2 * p]; p += 1 }
-            }
+            for y in 0..<ky { (brick + index(0, y, z)).update(from: real + (z * ky + y) * kx, count: kx) }
         }
     }
 }
 
-/// FFTW's forward and backward plans of one mesh size and their arrays (out of place).
+/// FFTW's real-to-complex and complex-to-real plans of one mesh size and their arrays (out of
+/// place): `real` holds K_z K_y K_x values, `half` K_z K_y (K_x / 2 + 1) complex numbers.
 final class FFTWPlans {
     let mesh: [Int]
     let points: Int
-    let input: UnsafeMutablePointer<Double>, output: UnsafeMutablePointer<Double>
+    /// Complex numbers per row of the half spectrum.
+    let halfRow: Int
+    let real: UnsafeMutablePointer<Double>, half: UnsafeMutablePointer<Double>
     private let forwardPlan: fftw_plan, backwardPlan: fftw_plan
 
     init?(mesh: [Int]) {
         self.mesh = mesh
         points = mesh.reduce(1, *)
-        guard let i = fftw_malloc(16 * points), let o = fftw_malloc(16 * points) else { return nil }
-        input = i.bindMemory(to: Double.self, capacity: 2 * points)
-        output = o.bindMemory(to: Double.self, capacity: 2 * points)
-        input.initialize(repeating: 0, count: 2 * points)
-        output.initialize(repeating: 0, count: 2 * points)
+        halfRow = mesh[0] / 2 + 1
+        let halfCount = mesh[1] * mesh[2] * halfRow
+        guard let r = fftw_malloc(8 * points), let h = fftw_malloc(16 * halfCount) else { return nil }
+        real = r.bindMemory(to: Double.self, capacity: points)
+        half = h.bindMemory(to: Double.self, capacity: 2 * halfCount)
+        real.initialize(repeating: 0, count: points)
+        half.initialize(repeating: 0, count: 2 * halfCount)
         // FFTW's planner is not thread-safe: one plan at a time in this process.
         plannerLock.lock()
         defer { plannerLock.unlock() }
-        let ci = OpaquePointer(i), co = OpaquePointer(o)
-        // fftw_plan_dft_3d takes n0 (slowest) ... n2 (fastest): z, y, x.
-        guard let f = fftw_plan_dft_3d(Int32(mesh[2]), Int32(mesh[1]), Int32(mesh[0]), .init(ci), .init(co),
-                                       FFTW_FORWARD, FFTW_ESTIMATE),
-              let b = fftw_plan_dft_3d(Int32(mesh[2]), Int32(mesh[1]), Int32(mesh[0]), .init(ci), .init(co),
-                                       FFTW_BACKWARD, FFTW_ESTIMATE) else {
-            fftw_free(i); fftw_free(o)
+        let complex = OpaquePointer(h)
+        // fftw_plan_dft_*_3d take n0 (slowest) ... n2 (fastest): z, y, x. The complex-to-real
+        // transform overwrites its input (a copy of the spectrum), which FFTW_ESTIMATE allows.
+        guard let f = fftw_plan_dft_r2c_3d(Int32(mesh[2]), Int32(mesh[1]), Int32(mesh[0]), real, .init(complex),
+                                           FFTW_ESTIMATE),
+              let b = fftw_plan_dft_c2r_3d(Int32(mesh[2]), Int32(mesh[1]), Int32(mesh[0]), .init(complex), real,
+                                           FFTW_ESTIMATE) else {
+            fftw_free(r); fftw_free(h)
             return nil
         }
         forwardPlan = f
@@ -122,8 +138,8 @@ final class FFTWPlans {
         fftw_destroy_plan(forwardPlan)
         fftw_destroy_plan(backwardPlan)
         plannerLock.unlock()
-        fftw_free(input)
-        fftw_free(output)
+        fftw_free(real)
+        fftw_free(half)
     }
 }
 

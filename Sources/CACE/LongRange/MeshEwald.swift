@@ -43,12 +43,14 @@ struct MeshEwaldTerm: LongRangeTerm {
         let nlocal = atoms.localCount
         let workers = max(1, min(threads, nlocal / 256))
         let brickCount = transform.brickCount, spectrumCount = transform.spectrumCount
-        let brick = scratch.brick.zeroed(brickCount)
+        // Bricks carry `MeshRowKernels.padding` zeros after their last point (row vectors read past it).
+        let paddedCount = brickCount + MeshRowKernels.padding
+        let brick = scratch.brick.zeroed(paddedCount)
         let spectrum = scratch.spectrum.reserve(2 * spectrumCount)
         let weighted = scratch.weighted.reserve(2 * spectrumCount)
-        let buffers = (0..<workers).map { _ in stencil.makeBuffer() }
-        defer { for buffer in buffers { buffer.deallocate() } }
-        let privateBricks = scratch.privateBricks(workers - 1).map { $0.zeroed(brickCount) }
+        let weightBuffers = scratch.atomWeights.zeroed(workers * stencil.bufferCount)
+        let buffers = (0..<workers).map { weightBuffers + $0 * stencil.bufferCount }
+        let privateBricks = scratch.privateBricks(workers - 1).map { $0.zeroed(paddedCount) }
 
         // Charges onto the mesh: each worker into its own brick, added in worker order.
         try parallelChunks(count: nlocal, workers: workers) { (w, range) throws(CACEError) in
@@ -132,47 +134,16 @@ struct MeshEwaldTerm: LongRangeTerm {
     @inline(__always)
     private func spread(_ q: Double, _ stencil: MeshStencil, _ corner: UnsafeMutablePointer<Double>,
                         _ buffer: UnsafeMutablePointer<Double>) {
-        let p = stencil.order
-        let wx = buffer, wy = buffer + p, wz = buffer + 2 * p
-        for k in 0..<p {
-            let qz = q * wz[k]
-            let plane = corner + k * stencil.planeStride
-            for j in 0..<p {
-                let qzy = qz * wy[j]
-                let row = plane + j * stencil.rowStride
-                for i in 0..<p { row[i] += qzy * wx[i] }
-            }
-        }
+        MeshRowKernels.spread(q, order: stencil.order, corner: corner, rowStride: stencil.rowStride,
+                              planeStride: stencil.planeStride, weights: buffer)
     }
 
     /// sum theta f over the stencil and its derivatives in u_a.
     @inline(__always)
     private func interpolate(_ stencil: MeshStencil, _ corner: UnsafeMutablePointer<Double>,
                              _ buffer: UnsafeMutablePointer<Double>) -> (Double, (Double, Double, Double)) {
-        let p = stencil.order
-        let wx = buffer, wy = buffer + p, wz = buffer + 2 * p
-        let dx = buffer + 3 * p, dy = buffer + 4 * p, dz = buffer + 5 * p
-        var value = 0.0, d0 = 0.0, d1 = 0.0, d2 = 0.0
-        for k in 0..<p {
-            let plane = corner + k * stencil.planeStride
-            var planeValue = 0.0, planeX = 0.0, planeY = 0.0
-            for j in 0..<p {
-                let row = plane + j * stencil.rowStride
-                var s0 = 0.0, s1 = 0.0
-                for i in 0..<p {
-                    s0 += wx[i] * row[i]
-                    s1 += dx[i] * row[i]
-                }
-                planeValue += wy[j] * s0
-                planeX += wy[j] * s1
-                planeY += dy[j] * s0
-            }
-            value += wz[k] * planeValue
-            d0 += wz[k] * planeX
-            d1 += wz[k] * planeY
-            d2 += dz[k] * planeValue
-        }
-        return (value, (d0, d1, d2))
+        MeshRowKernels.interpolate(order: stencil.order, corner: corner, rowStride: stencil.rowStride,
+                                   planeStride: stencil.planeStride, weights: buffer)
     }
 }
 
@@ -181,6 +152,8 @@ final class MeshScratch {
     let brick = ScratchBuffer()
     let spectrum = ScratchBuffer()
     let weighted = ScratchBuffer()
+    /// Each worker's B-spline weights of one atom (`MeshStencil.bufferCount`).
+    let atomWeights = ScratchBuffer()
     let influenceIndices = IndexBuffer()
     let influenceWeights = ScratchBuffer()
     private var extraBricks: [ScratchBuffer] = []
@@ -210,7 +183,7 @@ final class MeshScratch {
     }
 
     var bytes: Int {
-        brick.bytes + spectrum.bytes + weighted.bytes + influenceIndices.bytes + influenceWeights.bytes
+        brick.bytes + spectrum.bytes + weighted.bytes + atomWeights.bytes + influenceIndices.bytes + influenceWeights.bytes
             + extraBricks.reduce(0) { $0 + $1.bytes }
     }
 }

@@ -33,15 +33,17 @@ struct MeshStencil {
         planeStride = rowStride * (high[1] - low[1] + 1)
     }
 
-    /// Per-thread storage for one atom's weights: [axis][p] values, [axis][p] derivatives, p work.
-    func makeBuffer() -> UnsafeMutablePointer<Double> {
-        let buffer = UnsafeMutablePointer<Double>.allocate(capacity: 7 * order)
-        buffer.initialize(repeating: 0, count: 7 * order)
-        return buffer
-    }
+    /// Values per axis in an atom's buffer: the order padded with zeros to the widest row vector
+    /// (`MeshRowKernels`).
+    static let axisStride = MeshRowKernels.padding
 
-    /// Fills the weights (at buffer + a p) and derivatives in u_a (at buffer + (3 + a) p) of the
-    /// atom at `r`, and returns the brick index of its stencil's first point.
+    /// Buffer size for one atom's weights: [axis] values, [axis] derivatives (each `axisStride`,
+    /// zero beyond the order), then p work values.
+    var bufferCount: Int { 7 * Self.axisStride }
+
+    /// Fills the weights (at buffer + a `axisStride`) and derivatives in u_a (at buffer +
+    /// (3 + a) `axisStride`) of the atom at `r`, and returns the brick index of its stencil's
+    /// first point. The buffer's padding must be zero (`bufferCount` zeros at first).
     @inline(__always)
     func place(_ r: (Double, Double, Double), atom: Int, into buffer: UnsafeMutablePointer<Double>) throws(CACEError) -> Int {
         let x = r.0 - origin[0], y = r.1 - origin[1], z = r.2 - origin[2]
@@ -64,8 +66,8 @@ struct MeshStencil {
                     + "\(first)...\(first + order - 1) along axis \(a + 1) but this domain's brick holds "
                     + "\(low[a])...\(high[a]) (reneighbour more often or enlarge the host's ghost layer)")
             }
-            BSplines.fill(order: order, fraction: u - below, weights: buffer + a * order,
-                          derivatives: buffer + (3 + a) * order, work: buffer + 6 * order)
+            BSplines.fill(order: order, fraction: u - below, weights: buffer + a * Self.axisStride,
+                          derivatives: buffer + (3 + a) * Self.axisStride, work: buffer + 6 * Self.axisStride)
             start += offset * (a == 0 ? strides.0 : (a == 1 ? strides.1 : strides.2))
         }
         return start
