@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Speed of two builds of `cace`, alternated in one run (this machine drifts 10-30 %, so only
 runs that interleave are compared): water_sr at 1536 atoms (double and single), water_trained
-at 1536 atoms, the shipped silicon model on 2744 atoms of diamond, and one reference
-message-passing model. Prints a Markdown table of median us/atom and the ratio new/old.
+at 1536 atoms (auto: the particle mesh; also in single precision) and 12,288 atoms (mesh), the
+shipped silicon model on 2744 atoms of diamond, and one reference message-passing model. Prints a Markdown table of median us/atom and the ratio new/old.
 
 usage: compare_builds.py OLD_CACE NEW_CACE [--rounds N] [--repeat N] [--workdir DIR] [--only TEXT]
 Needs ../shared/reference (the reference models) beside the project."""
@@ -57,9 +57,9 @@ def diamond(cells, out, a=5.431):
     return out
 
 
-def time_once(tool, model, xyz, precision, repeat):
+def time_once(tool, model, xyz, precision, repeat, extra=()):
     out = subprocess.run([tool, "benchmark", str(model), str(xyz), "--precision", precision, "--repeat",
-                          str(repeat), "--format", "json"], capture_output=True, text=True, check=True)
+                          str(repeat), "--format", "json", *extra], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)["us_per_atom"]
 
 
@@ -81,20 +81,25 @@ def main():
         ("water_sr, 1536 atoms, double", REFERENCE / "water_sr" / "model.safetensors", water, "double"),
         ("water_sr, 1536 atoms, single", REFERENCE / "water_sr" / "model.safetensors", water, "single"),
         ("water_trained, 1536 atoms, double", REFERENCE / "water_trained" / "model.safetensors", water, "double"),
+        ("water_trained mesh, 12288 atoms, double", REFERENCE / "water_trained" / "model.safetensors",
+         replicate(REFERENCE / "water_sr" / "liquid64_frame0.xyz", 4, work / "water12288.xyz"), "double",
+         ["--long-range", "mesh"]),
+        ("water_trained mesh, 1536 atoms, single", REFERENCE / "water_trained" / "model.safetensors", water, "single",
+         ["--long-range", "mesh"]),
         ("silicon (shipped, T = 1), 2744 atoms, double", ROOT / "examples" / "silicon" / "silicon.safetensors",
          diamond(7, work / "diamond2744.xyz"), "double"),
         ("rand_3el_l3_nu3_mp1_MArBchi, 864 atoms, double",
          REFERENCE / "rand_3el_l3_nu3_mp1_MArBchi" / "model.safetensors",
          replicate(REFERENCE / "rand_3el_l3_nu3_mp1_MArBchi" / "alloy_bulk.xyz", 2, work / "alloy.xyz"), "double"),
     ]
-    cases = [c for c in cases if args.only in c[0]]
+    cases = [c if len(c) == 5 else (*c, []) for c in cases if args.only in c[0]]
     times = {(c[0], b): [] for c in cases for b in ("old", "new")}
     for r in range(args.rounds):
-        for label, model, xyz, precision in cases:
+        for label, model, xyz, precision, extra in cases:
             order = ("old", "new") if r % 2 == 0 else ("new", "old")
             for build in order:
                 tool = args.old if build == "old" else args.new
-                times[(label, build)].append(time_once(tool, model, xyz, precision, args.repeat))
+                times[(label, build)].append(time_once(tool, model, xyz, precision, args.repeat, extra))
         print(f"round {r + 1} of {args.rounds} done", file=sys.stderr)
     print(f"| case | old us/atom | new us/atom | new/old |\n|---|---|---|---|")
     for label, *_ in cases:
