@@ -47,7 +47,6 @@ struct MeshEwaldTerm: LongRangeTerm {
         let paddedCount = brickCount + MeshRowKernels.padding
         let brick = scratch.brick.zeroed(paddedCount)
         let spectrum = scratch.spectrum.reserve(2 * spectrumCount)
-        let weighted = scratch.weighted.reserve(2 * spectrumCount)
         let weightBuffers = scratch.atomWeights.zeroed(workers * stencil.bufferCount)
         let buffers = (0..<workers).map { weightBuffers + $0 * stencil.bufferCount }
         let privateBricks = scratch.privateBricks(workers - 1).map { $0.zeroed(paddedCount) }
@@ -72,7 +71,16 @@ struct MeshEwaldTerm: LongRangeTerm {
                                       averages: scratch.selfAverages(order: plan.order, mesh: plan.mesh), scratch: scratch)
         var result = LongRangeResult()
         result.virial = influence.energyAndVirial(spectrum).1
-        influence.apply(column: 0, to: spectrum, into: weighted, points: spectrumCount)
+        // Per-atom virials transform the spectrum again, weighted by other columns: then it is kept.
+        let weighted: UnsafeMutablePointer<Double>
+        if atomVirials == nil {
+            influence.applyInPlace(spectrum, points: spectrumCount,
+                                   compact: scratch.compactSpectrum.reserve(max(2 * influence.count, 1)))
+            weighted = spectrum
+        } else {
+            weighted = scratch.weighted.reserve(2 * spectrumCount)
+            influence.apply(column: 0, to: spectrum, into: weighted, points: spectrumCount)
+        }
         transform.backward(weighted, brick)
         transform.fillGhosts(brick)
 
@@ -152,6 +160,8 @@ final class MeshScratch {
     let brick = ScratchBuffer()
     let spectrum = ScratchBuffer()
     let weighted = ScratchBuffer()
+    /// The weighted kept points while the spectrum is overwritten (`MeshInfluence.applyInPlace`).
+    let compactSpectrum = ScratchBuffer()
     /// Each worker's B-spline weights of one atom (`MeshStencil.bufferCount`).
     let atomWeights = ScratchBuffer()
     let influenceIndices = IndexBuffer()
@@ -183,8 +193,8 @@ final class MeshScratch {
     }
 
     var bytes: Int {
-        brick.bytes + spectrum.bytes + weighted.bytes + atomWeights.bytes + influenceIndices.bytes + influenceWeights.bytes
-            + extraBricks.reduce(0) { $0 + $1.bytes }
+        brick.bytes + spectrum.bytes + weighted.bytes + compactSpectrum.bytes + atomWeights.bytes
+            + influenceIndices.bytes + influenceWeights.bytes + extraBricks.reduce(0) { $0 + $1.bytes }
     }
 }
 

@@ -81,6 +81,23 @@ struct MeshInfluence {
         }
     }
 
+    /// The same as `apply(column: 0, ...)` with the spectrum as its own target, through `compact`
+    /// (2 `count` values) instead of a second spectrum: the mesh's largest buffer is not doubled
+    /// when the original spectrum is not needed again (no per-atom virials).
+    func applyInPlace(_ spectrum: UnsafeMutablePointer<Double>, points: Int, compact: UnsafeMutablePointer<Double>) {
+        for e in 0..<count {
+            let index = indices[e], w = weights[7 * e]
+            compact[2 * e] = w * spectrum[2 * index]
+            compact[2 * e + 1] = w * spectrum[2 * index + 1]
+        }
+        spectrum.initialize(repeating: 0, count: 2 * points)
+        for e in 0..<count {
+            let index = indices[e]
+            spectrum[2 * index] = compact[2 * e]
+            spectrum[2 * index + 1] = compact[2 * e + 1]
+        }
+    }
+
     /// This part's energy sum_m G' |F|^2 and virial sum_m G' (delta_ab + g k_a k_b) |F|^2.
     func energyAndVirial(_ spectrum: UnsafePointer<Double>) -> (Double, [Double]) {
         var sums = [Double](repeating: 0, count: 7)
