@@ -28,8 +28,11 @@ final class ReplicatedDomain: DomainCommunicator {
         owner = Array(0..<n)
         let periodic = [structure.pbc.0, structure.pbc.1, structure.pbc.2]
         if periodic.contains(true) {
-            guard let h = structure.cell, h.count == 9, h.allSatisfy({ $0.isFinite }) else {
+            guard let h = structure.cell, h.count == 9 else {
                 throw .structure("a periodic structure needs a cell (Lattice=...)")
+            }
+            if let k = h.firstIndex(where: { !$0.isFinite }) {
+                throw .geometry("lattice vector \(k / 3 + 1) of the cell has a non-finite component (\(h[k]))")
             }
             cell = h
             for a in 0..<3 where periodic[a] {
@@ -47,6 +50,23 @@ final class ReplicatedDomain: DomainCommunicator {
         totalCount = owner.count
         (neighborCounts, neighborIndices, neighborOffsets) = try Self.neighbors(positions: positions, localCount: n,
                                                                                  totalCount: owner.count, cutoff: cutoff)
+        try refuseOverlappingAtoms()
+    }
+
+    /// The evaluator's distance floor, checked here first so that the error names the structure's
+    /// atoms (a ghost by the atom it is an image of) rather than indices of this domain.
+    private func refuseOverlappingAtoms() throws(CACEError) {
+        let floorSquared = Evaluator.minimumDistance * Evaluator.minimumDistance
+        for i in 0..<localCount where species[i] >= 0 {
+            for e in neighborOffsets[i]..<neighborOffsets[i + 1] where species[Int(neighborIndices[e])] >= 0 {
+                let j = Int(neighborIndices[e])
+                let r = (positions[3 * i] - positions[3 * j], positions[3 * i + 1] - positions[3 * j + 1],
+                         positions[3 * i + 2] - positions[3 * j + 2])
+                let d2 = r.0 * r.0 + r.1 * r.1 + r.2 * r.2
+                guard d2 < floorSquared else { continue }
+                throw Evaluator.tooClose("\(i)", j < localCount ? "\(j)" : "\(owner[j]) (a periodic image)", distance: d2.squareRoot())
+            }
+        }
     }
 
     /// The atom that atom `a` (owned or ghost) is an image of.

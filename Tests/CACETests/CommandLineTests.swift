@@ -133,6 +133,31 @@ final class CommandLineTests: XCTestCase {
         assertOneLineError(try run(["evaluate", mpPath, binary]), containing: "not a text file")
     }
 
+    /// Issue 18, item 6: NaN and infinite coordinates and cells (refused by the reader), atoms
+    /// within the distance floor (named, a periodic image as such), cells without volume; a
+    /// left-handed cell is evaluated.
+    func testPhysicalBadInputThroughCLI() throws {
+        var spec = SyntheticModel()
+        spec.layers = 1; spec.messageTypes = ["M", "Ar", "Bchi"]
+        let model = try temporaryFile("mp.safetensors", spec.fileBytes())
+        func xyz(_ name: String, _ text: String) throws -> String { try temporaryFile(name, Array(text.utf8)) }
+        for (name, value) in [("nan", "nan"), ("inf", "inf"), ("minus-inf", "-inf")] {
+            let path = try xyz("\(name).xyz", "2\n\nSi 0 0 0\nSi 1.5 \(value) 0\n")
+            assertOneLineError(try run(["evaluate", model, path]), containing: "bad coordinate '\(value)'")
+        }
+        let close = try xyz("close.xyz", "3\n\nSi 0 0 0\nSi 2.3 0 0\nSi 2.3 0.05 0\n")
+        assertOneLineError(try run(["evaluate", model, close]), containing: "atoms 1 and 2 are 0.05")
+        let image = try xyz("image.xyz", "2\nLattice=\"6 0 0 0 6 0 0 0 6\" pbc=\"T T T\"\nSi 0.02 1 1\nSi 5.97 1 1\n")
+        assertOneLineError(try run(["evaluate", model, image]), containing: "(a periodic image) are 0.05")
+        let flat = try xyz("flat.xyz", "1\nLattice=\"5 0 0 0 5 0 5 5 0\" pbc=\"T T T\"\nSi 0 0 0\n")
+        assertOneLineError(try run(["evaluate", model, flat]), containing: "zero volume")
+        let nanCell = try xyz("nancell.xyz", "1\nLattice=\"5 0 0 0 5 0 0 0 nan\" pbc=\"T T T\"\nSi 0 0 0\n")
+        assertOneLineError(try run(["evaluate", model, nanCell]), containing: "Lattice must hold 9 numbers")
+        let left = try xyz("left.xyz", "2\nLattice=\"0 5.5 0 5 0 0 0 0 6\" pbc=\"T T T\"\nSi 0 0 0\nSi 1.4 1.3 1.2\n")
+        let evaluated = try run(["evaluate", model, left])
+        XCTAssertEqual(evaluated.status, 0, evaluated.err)
+    }
+
     /// `cace features`: JSON and npy carry what the library computes.
     func testFeaturesThroughCLI() throws {
         var spec = SyntheticModel()

@@ -16,6 +16,7 @@ extension Evaluator {
         }
         let list = atoms.neighbors
         var edges = 0
+        var tooClose = -1   // the first owned atom with a handled neighbour within minimumDistance
         guard list.count >= 0, list.count <= atoms.localCount else {
             throw .argument("the neighbour list has \(list.count) atoms but only \(atoms.localCount) are owned")
         }
@@ -27,18 +28,63 @@ extension Evaluator {
             edges += count
             guard count == 0 || list.lists[i] != nil else { throw .argument("atom \(i) has neighbours but no list") }
             guard let neighbours = list.lists[i] else { continue }
+            // The distance floor rides on this loop, which reads every listed pair anyway: one
+            // distance per pair, and the rare failure is found by a branch-free minimum.
+            let x = atoms.positions
+            var closest = Double.infinity
+            let handled = atoms.species[i] >= 0
             for jj in 0..<count {
                 let j = Int(neighbours[jj] & list.mask)
                 guard j >= 0, j < atoms.totalCount else {
                     throw .argument("atom \(i) lists neighbour \(j), outside the \(atoms.totalCount) atoms passed")
                 }
+                let d2 = squaredDistance(x, i, j)
+                closest = min(closest, atoms.species[j] >= 0 ? d2 : .infinity)
             }
+            if handled, closest < Self.minimumDistance * Self.minimumDistance, tooClose < 0 { tooClose = i }
         }
+        // a cell far smaller than the cutoff also puts images within the floor: say that first
         guard edges <= Self.maximumNeighborsPerAtom * max(1, list.count) else {
             throw Self.tooManyNeighbors(edges: edges, atoms: list.count, cutoff: model.cutoff)
         }
+        if tooClose >= 0, let neighbours = list.lists[tooClose] {
+            try refuseClosePair(atoms, atom: tooClose, neighbours: neighbours, count: Int(list.counts[tooClose]),
+                                mask: list.mask)
+        }
     }
 
+
+    /// Two atoms the model handles closer than this (Angstrom) are refused: no training set
+    /// holds such a pair, so the model's answer there is meaningless (the closest physical pair,
+    /// H2, is 0.74 A), and at distance 0 the angular basis is undefined. Atoms of types the
+    /// model does not handle (species -1, e.g. another pair style's atoms in LAMMPS) are exempt.
+    public static let minimumDistance = 0.1
+
+    @inline(__always)
+    private func squaredDistance(_ x: UnsafePointer<Double>, _ i: Int, _ j: Int) -> Double {
+        let r = (x[3 * i] - x[3 * j], x[3 * i + 1] - x[3 * j + 1], x[3 * i + 2] - x[3 * j + 2])
+        return r.0 * r.0 + r.1 * r.1 + r.2 * r.2
+    }
+
+    /// The error for atom `i`, which has a handled neighbour within `minimumDistance`: names both
+    /// atoms (host indices: owned, then ghosts) and their distance.
+    private func refuseClosePair(_ atoms: AtomsView, atom i: Int, neighbours: UnsafeMutablePointer<Int32>,
+                                 count: Int, mask: Int32) throws(CACEError) {
+        for jj in 0..<count {
+            let j = Int(neighbours[jj] & mask)
+            guard atoms.species[j] >= 0 else { continue }
+            let d2 = squaredDistance(atoms.positions, i, j)
+            if d2 < Self.minimumDistance * Self.minimumDistance { throw Self.tooClose("\(i)", "\(j)", distance: d2.squareRoot()) }
+        }
+    }
+
+    /// The error for two atoms (named by the caller) within `minimumDistance`.
+    package static func tooClose(_ a: String, _ b: String, distance: Double) -> CACEError {
+        if distance == 0 { return .geometry("atoms \(a) and \(b) are at the same position") }
+        let rounded = (distance * 1e6).rounded() / 1e6   // 0.04, not 0.03999999999999958
+        return .geometry("atoms \(a) and \(b) are \(rounded > 0 ? rounded : distance) A apart, closer than the "
+            + "\(minimumDistance) A the model accepts (overlapping atoms, or coordinates not in Angstrom?)")
+    }
 
     /// A non-finite energy or virial is an error, never a result (an overflowing E0, weights
     /// that blow up). Forces are checked by the host, which alone knows the atoms' IDs and
