@@ -471,6 +471,9 @@ PairCACE::PairCACE(LAMMPS *lmp) : Pair(lmp)
   xbuf = nullptr;
   xwidth = 0;
   bad_width = 0;
+  reach_recorded = 0;
+  reach_build = 0.0;
+  for (double &v : h_build) v = 0.0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -511,6 +514,7 @@ void PairCACE::compute(int eflag, int vflag)
 
   const int *type = atom->type;
   for (int i = 0; i < nall; i++) atom_species[i] = species[type[i]];
+  check_box_reach();
 
   // restricted triclinic cell rows a, b, c; h = (xprd, yprd, zprd, yz, xz, xy)
   const double *h = domain->h;
@@ -579,6 +583,7 @@ void PairCACE::compute(int eflag, int vflag)
   if (bad_width)
     error->all(FLERR, "CACE library exchanged {} doubles per atom, but only {} were reserved",
                bad_width, comm_forward);
+  if (status == CACE_ERR_GEOMETRY) explain_geometry_failure(nall, err);
   if (status != CACE_OK) error->one(FLERR, "CACE evaluation failed: {}", err);
   check_finite(nall, res.energy, res.virial);
 
@@ -859,6 +864,7 @@ void PairCACE::init_style()
     top->comm_reverse = std::max(top->comm_reverse, comm_reverse);
   }
   neighbor->add_request(this, NeighConst::REQ_FULL);
+  reach_recorded = 0;    // the box of the next list build is the reference (check_box_reach)
 
   // masses are usually set after pair_coeff (data file or mass command), so check them here
   check_masses();

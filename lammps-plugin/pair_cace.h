@@ -102,6 +102,13 @@ class PairCACE : public Pair {
   void apply_settings();
   void check_masses();
   void check_finite(int nall, double energy, const double *vir);
+  void check_box_reach();
+  void explain_geometry_failure(int nall, const char *err);
+
+  // the box (domain->h) and neighbour reach (cutneighmax) of the last neighbour list build
+  double h_build[6];
+  double reach_build;
+  int reach_recorded;
   void pin_long_range();
   void unpin_long_range();
   void rebuild_mesh();

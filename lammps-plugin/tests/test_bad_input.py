@@ -19,7 +19,8 @@ NPROCS = (1, 2)
 # type mapping, init_style, and an error inside the library call (error->one on one rank)
 ALSO_MPI = {"units_real", "garbage_model", "unknown_element", "newton_off",
             "mixed_boundary_long_range", "coincident_atoms", "all_types_null", "non_finite_energy",
-            "non_finite_force", "mesh_open_boundaries", "mesh_too_large"}
+            "non_finite_force", "mesh_open_boundaries", "mesh_too_large", "non_finite_position",
+            "atoms_too_close", "box_shrinks_below_cutoff"}
 
 
 @dataclass
@@ -41,6 +42,9 @@ def _write_inputs(wd, synthetic):
     twin = fcc_crystal([13, 29], reps=(2, 2, 2), seed=3)
     twin.positions[1] = twin.positions[0]           # two atoms on top of each other
     write_data(wd / "coincident.data", twin)
+    close = fcc_crystal([13, 29], reps=(2, 2, 2), seed=3)
+    close.positions[1] = close.positions[0] + [0.03, 0.04, 0.0]    # 0.05 A apart: IDs 1 and 2
+    write_data(wd / "close.data", close)
     # hybrid/overlay: two atoms of a third type (NULL for cace) on one spot give lj/cut, computed
     # first, NaN forces there, which cace must not pass on: the error names their atom ID (33, 34)
     spot = np.diag(crystal.cell) / 2 + 0.3
@@ -84,7 +88,29 @@ def _cases(files):
                    "read_data nan_lj.data\npair_style hybrid/overlay lj/cut 3.0 cace\n"
                    "pair_coeff * * lj/cut 0.0 1.0\npair_coeff 3 3 lj/cut 0.01 2.0\n"
                    f"pair_coeff * * cace {model} Al Cu NULL\nrun 0\n")
+    # cace first, then lj/cut: the two type-3 atoms on one spot get NaN forces from lj/cut after
+    # cace checked its forces, so fix nve moves them to NaN positions; NaN displacements do not
+    # trigger a neighbour list build, so the next step hands the NaN positions to cace
+    nan_x_deck = (f"plugin load {PLUGIN}\nunits metal\natom_style atomic\nboundary p p p\n"
+                  "read_data nan_lj.data\npair_style hybrid/overlay cace lj/cut 3.0\n"
+                  f"pair_coeff * * cace {model} Al Cu NULL\npair_coeff * * lj/cut 0.0 1.0\n"
+                  "pair_coeff 3 3 lj/cut 0.01 2.0\nthermo_style custom step atoms\n"
+                  "fix 1 all nve\nrun 3\n")
+    # the neighbour list is built once, then the box is compressed to half its size: beyond
+    # 4/(4 + 2) of the original size, pairs that were outside the list's reach (cutoff 4 A +
+    # skin 2 A) are inside the cutoff
+    shrink_deck = deck(after="neigh_modify once yes\nthermo_style custom step atoms\n"
+                             "fix 1 all deform 1 x scale 0.5 y scale 0.5 z scale 0.5 remap x\n"
+                             "run 20")
     cases = [
+        ("non_finite_position", nan_x_deck,
+         re.compile(r"atom ID 3[34] (\(ghost image\) )?has a non-finite position")),
+        ("atoms_too_close", deck(data="close.data"),
+         re.compile(r"atoms ID [12] and ID [12]( \(ghost image\))? are 0\.05 A apart .*closer than "
+                    r"the 0\.1 A")),
+        ("box_shrinks_below_cutoff", shrink_deck,
+         re.compile(r"the box has shrunk to 0\.6\d* of its size at the last neighbour list build "
+                    r"\(step 0\).* less than the model's cutoff 4 A")),
         ("missing_model", deck(pair_coeff=f"{wd}/no/such/model.safetensors Al Cu"),
          "Cannot find CACE model file"),
         ("garbage_model", deck(pair_coeff=f"{wd}/garbage.safetensors Al Cu"),
@@ -193,6 +219,18 @@ def test_errors(bad_input, name, n):
         problem = None
     if problem:
         raise Failure(problem)
+
+
+@pytest.mark.parametrize("n", NPROCS, ids=lambda n: f"np{n}")
+def test_compressed_box_with_rebuilds_runs(tmp_path, synthetic, n):
+    """The box_shrinks_below_cutoff deck with LAMMPS's default neighbour checks: the list is
+    rebuilt as the box shrinks, and the check of the reach does not fire."""
+    crystal = fcc_crystal([13, 29], reps=(2, 2, 2), seed=3)
+    write_data(tmp_path / "ok.data", crystal)
+    text = (f"plugin load {PLUGIN}\nunits metal\natom_style atomic\nboundary p p p\n"
+            f"read_data ok.data\npair_style cace\npair_coeff * * {synthetic('mp')} Al Cu\n"
+            "fix 1 all deform 1 x scale 0.5 y scale 0.5 z scale 0.5 remap x\nrun 20\n")
+    run_lammps(tmp_path, text, nprocs=n, name=f"in.shrink.{n}", timeout=120)
 
 
 @pytest.mark.parametrize("n", NPROCS, ids=lambda n: f"np{n}")
