@@ -42,6 +42,10 @@ public struct SafeTensors: Sendable {
         let dataCount = bytes.count - headerEnd
         var metadata: [String: String] = [:]
         var ranges: [(name: String, start: Int, end: Int)] = []
+        // Bytes the tensors decoded so far claim: the data block is covered without overlaps, so
+        // more than it holds means tensors share bytes. Checked before decoding each tensor, so
+        // that a small file cannot make many tensors decode the same bytes again and again.
+        var claimed = 0
         var tensors: [String: Tensor] = [:]
         for (key, entry) in entries {
             if key == "__metadata__" {
@@ -79,6 +83,10 @@ public struct SafeTensors: Sendable {
             let start = Int(a), end = Int(b)
             guard end - start == elementCount * width else {
                 throw fail("tensor '\(key)' has \(end - start) bytes but shape \(shape) of \(dtype) needs \(elementCount * width)")
+            }
+            claimed += end - start
+            guard claimed <= dataCount else {
+                throw fail("the tensors claim more than the \(dataCount) data bytes (tensor '\(key)' overlaps another)")
             }
             ranges.append((key, start, end))
             let base = headerEnd + start

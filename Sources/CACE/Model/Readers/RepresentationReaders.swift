@@ -10,6 +10,11 @@ extension ModelFileReader {
         var nz: Int { zs.count }
     }
 
+    /// Bound on the per-atom, per-layer A features (8 MB per atom in Double); the reference
+    /// models need 160 to 2160, upstream's largest settings (max_l 4, 16 channels, 12 radial
+    /// functions) 6720.
+    static let maximumAPerAtom = 1 << 20
+
     mutating func readSizes() throws(CACEError) -> Sizes {
         let zs = try array(meta["zs"], "zs").enumerated().map { (i, v) throws(CACEError) in
             try integer(v, "zs[\(i)]", in: 1...118)
@@ -27,6 +32,15 @@ extension ModelFileReader {
         let nr = try integer(meta["n_radial_func"], "n_radial_func", in: 1...256)
         let nm = try integer(meta["n_radial_basis"], "n_radial_basis", in: 1...1024)
         let embedReceiver = try bool(meta["embed_receiver_nodes"], "embed_receiver_nodes")
+        // Every atom (owned and ghost) holds n_radial_basis x angular terms x n_channels values of
+        // A per layer, which no tensor of that size backs: bound it before anything is allocated.
+        let angularCount = (maxL + 1) * (maxL + 2) * (maxL + 3) / 6
+        let perAtom = nm * angularCount * channels
+        guard perAtom <= Self.maximumAPerAtom else {
+            throw unsupported("n_radial_basis \(nm) x \(angularCount) angular terms (max_l \(maxL)) "
+                + "x n_channels \(channels) = \(perAtom) values per atom and layer, more than the \(Self.maximumAPerAtom) "
+                + "this library allocates per atom (published CACE models need under 10,000)")
+        }
         return Sizes(zs: zs, cutoff: cutoff, c0: c0, channels: channels, maxL: maxL, maxNu: maxNu,
                      layerCount: layerCount, nr: nr, nm: nm, embedReceiver: embedReceiver)
     }
@@ -175,7 +189,7 @@ extension ModelFileReader {
         }
         let symmetrizer = Symmetrizer(featureCount: q, termStart: termStart, factors: factors, order: order, prefactor: prefactor)
         let featureCount = nm * q * channels * (layerCount + 1)
-        let declaredFeatures = try integer(meta["n_features"], "n_features", in: 1...100_000_000)
+        let declaredFeatures = try integer(meta["n_features"], "n_features", in: 1...(1 << 22))
         guard declaredFeatures == featureCount else {
             throw fail("n_features \(declaredFeatures) is not n_radial_basis*n_sym*n_channels*(T+1) = \(featureCount)")
         }
