@@ -60,14 +60,15 @@ def main():
             s = stage(path, ["time", "energy", "temp", "press", "volume", "atoms"])
             s["lattice_constant_A"] = (s["volume_A3"] / 8) ** (1 / 3)   # 2x2x2 cubic cells
             summary[f"silicon_{name}"] = s
-    if os.path.exists(os.path.join(out, "silicon.log")):
-        summary["silicon_loops"] = loop_times(os.path.join(out, "silicon.log"))
-    for name in ("water", "silicon"):
+    for name in ("silicon", "silicon-nvt", "silicon-npt"):
+        if os.path.exists(os.path.join(out, f"{name}.log")):
+            summary[f"{name.replace('-', '_')}_loops"] = loop_times(os.path.join(out, f"{name}.log"))
+    for name in ("water", "silicon", "silicon-nvt", "silicon-npt"):
         path = os.path.join(out, f"{name}.time")
         values = open(path).read().split()[-3:] if os.path.exists(path) else []
         if len(values) == 3:   # (empty while the run is still going)
             wall, user, system = (float(v) for v in values)
-            summary[f"{name}_time_s"] = {"wall": wall, "user": user, "sys": system}
+            summary[f"{name.replace('-', '_')}_time_s"] = {"wall": wall, "user": user, "sys": system}
     write_json(os.path.join(out, "summary.json"), summary, indent=1)
     for key, s in summary.items():
         if isinstance(s, dict) and "drift_meV_atom_ps" in s:
