@@ -57,12 +57,24 @@ struct BayesianPosterior {
         let n = design.count / max(1, m), n0 = n - nf
         guard nf > 0, n0 >= 0, design.count == m * n, targets.count == m else { throw .internal("Bayesian fit: inconsistent sizes") }
         guard m > n + 1 else { throw .numerical("\(m) observations cannot determine \(n) coefficients and the noise level: add frames") }
-        featureCount = nf; fixedCount = n0
         // Fixed columns first, so that R00 is theirs alone.
         var reordered = [Double](repeating: 0, count: m * n)
         for j in 0..<n0 { for r in 0..<m { reordered[r + j * m] = design[r + (nf + j) * m] } }
         for j in 0..<nf { for r in 0..<m { reordered[r + (n0 + j) * m] = design[r + j * m] } }
         let (rFull, qty) = try LAPACK.qrFactor(reordered, m: m, n: n, y: targets)
+        var tail = 0.0
+        for k in n..<m { tail += qty[k] * qty[k] }
+        try self.init(triangular: rFull, qty: Array(qty[0..<n]), tail: tail, rows: m, featureCount: nf)
+    }
+
+    /// The same from a QR computed elsewhere (the streamed TSQR): R (n x n, upper, column-major)
+    /// of the design matrix with the fixed columns **first**, the first n entries of Q^T y,
+    /// |the rest of Q^T y|^2 and the number of rows.
+    init(triangular rFull: [Double], qty: [Double], tail: Double, rows m: Int, featureCount nf: Int) throws(FitError) {
+        let n = qty.count, n0 = n - nf
+        guard nf > 0, n0 >= 0, rFull.count == n * n, tail >= 0 else { throw .internal("Bayesian fit: inconsistent sizes") }
+        guard m > n + 1 else { throw .numerical("\(m) observations cannot determine \(n) coefficients and the noise level: add frames") }
+        featureCount = nf; fixedCount = n0
         func r(_ i: Int, _ j: Int) -> Double { rFull[i + j * n] }
 
         var x = [Double](repeating: 0, count: n0 * (nf + 1))   // R00^{-1} [R0f | t0]
@@ -96,8 +108,6 @@ struct BayesianPosterior {
         var v = [Double](repeating: 0, count: nf * nf)   // V = (V^T)^T
         for i in 0..<nf { for k in 0..<nf { v[k + i * nf] = vt[i + k * nf] } }
         let squares = singular.map { $0 * $0 }
-        var tail = 0.0
-        for k in n..<m { tail += qty[k] * qty[k] }
         let dataCount = Double(m - n0)
         values = squares; vectors = v
         projected = z; residualBase = tail; self.dataCount = dataCount

@@ -34,6 +34,9 @@ public struct FitOptions: Sendable {
     /// Factors on every row of the frames of a config_type (1 for types not listed).
     public var configWeights: [String: Double] = [:]
     public var solver = Solver.bayesian
+    /// The Bayesian solver without the design matrix in memory: its QR is streamed (TSQR), frame
+    /// by frame, so memory does not grow with the data (cholesky always streams).
+    public var stream = false
     /// Members of the committee drawn from the Bayesian posterior (0: none; needs the bayesian solver).
     public var committee = 0
     /// Seed of the committee's draws.
@@ -55,6 +58,9 @@ public struct FitOptions: Sendable {
         guard (1...256).contains(threads) else { throw .argument("--threads must be 1-256, got \(threads)") }
         guard (0...1024).contains(committee) else { throw .argument("--committee must be 0-1024, got \(committee)") }
         guard committee == 0 || committee >= 2 else { throw .argument("--committee needs at least 2 members, got 1") }
+        guard !stream || solver != .qr else {
+            throw .argument("--stream applies to --solver bayesian (cholesky always streams; qr keeps the design matrix)")
+        }
         guard committee == 0 || solver == .bayesian else {
             throw .argument("--committee needs --solver bayesian (the committee is drawn from its posterior)")
         }
@@ -233,7 +239,7 @@ public enum LinearFit {
         spec.atomicNumbers = elements
         spec.selfInteraction = options.selfInteraction
         let model = try featureModel(spec)
-        if options.solver == .cholesky {
+        if options.solver == .cholesky || options.stream {
             return try runStreamed(training: training, validation: validation, options: options, spec: spec, model: model,
                                    progress: progress)
         }

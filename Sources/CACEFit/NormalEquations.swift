@@ -17,11 +17,15 @@ struct NormalEquations: Sendable {
     /// Rows with a non-zero weight.
     var observations = 0
     var configTypes: Set<String> = []
+    /// Instead of G and h: the streamed QR of the weighted rows, columns reordered E0s first
+    /// (the Bayesian solver's input).
+    var triangular: TriangularAccumulator?
 
-    init(features: Int, elements: Int) {
+    init(features: Int, elements: Int, triangular streamed: Bool = false) {
         columns = features + elements
-        gram = Array(repeating: 0, count: columns * columns)
-        rhs = Array(repeating: 0, count: columns)
+        gram = Array(repeating: 0, count: streamed ? 0 : columns * columns)
+        rhs = Array(repeating: 0, count: streamed ? 0 : columns)
+        triangular = streamed ? TriangularAccumulator(columns: columns) : nil
         featureSquares = Array(repeating: 0, count: features)
         elementCounts = Array(repeating: 0, count: elements)
     }
@@ -31,12 +35,25 @@ struct NormalEquations: Sendable {
         guard block.columns == columns, w.count == block.rows else {
             throw .internal("a block of \(block.rows) x \(block.columns) with \(w.count) weights for \(columns) columns")
         }
-        let m = block.rows
-        var a = block.design
-        for col in 0..<columns { for r in 0..<m { a[col * m + r] *= w[r] } }
-        let y = zip(block.targets, w).map { $0 * $1 }
-        try LAPACK.addGram(&gram, n: columns, a: a, m: m)
-        try LAPACK.addTransposedProduct(&rhs, n: columns, a: a, m: m, y: y)
+        let m = block.rows, features = featureSquares.count
+        if var t = triangular {
+            triangular = nil   // no copy of the accumulator while it is updated
+            var row = [Double](repeating: 0, count: columns)
+            for r in 0..<m where w[r] != 0 {
+                for j in 0..<columns {   // E0 columns first
+                    let col = j < columns - features ? features + j : j - (columns - features)
+                    row[j] = block.design[col * m + r] * w[r]
+                }
+                try row.withUnsafeBufferPointer { (p) throws(FitError) in try t.add(row: p, target: block.targets[r] * w[r]) }
+            }
+            triangular = t
+        } else {
+            var a = block.design
+            for col in 0..<columns { for r in 0..<m { a[col * m + r] *= w[r] } }
+            let y = zip(block.targets, w).map { $0 * $1 }
+            try LAPACK.addGram(&gram, n: columns, a: a, m: m)
+            try LAPACK.addTransposedProduct(&rhs, n: columns, a: a, m: m, y: y)
+        }
         for f in 0..<featureSquares.count { featureSquares[f] += block.featureSquares[f] }
         for z in 0..<elementCounts.count { elementCounts[z] += block.elementCounts[z] }
         edges += block.edges
@@ -44,7 +61,11 @@ struct NormalEquations: Sendable {
         configTypes.insert(block.configType)
     }
 
-    mutating func merge(_ other: NormalEquations) {
+    mutating func merge(_ other: NormalEquations) throws(FitError) {
+        if var t = triangular, let o = other.triangular {
+            try t.merge(o)
+            triangular = t
+        }
         for k in 0..<gram.count { gram[k] += other.gram[k] }
         for k in 0..<rhs.count { rhs[k] += other.rhs[k] }
         for f in 0..<featureSquares.count { featureSquares[f] += other.featureSquares[f] }
@@ -72,6 +93,7 @@ struct NormalEquations: Sendable {
     /// k mod threads and the workers' sums are merged in order, so the result does not depend
     /// on scheduling. BLAS calls are serialised (OpenBLAS is not assumed reentrant).
     static func accumulate(_ frames: [LabelledFrame], model: CACEModel, spec: LinearCACESpec, threads: Int, keep: Int,
+                           triangular: Bool = false,
                            weights: @escaping @Sendable (FrameBlock) -> [Double],
                            progress: (@Sendable (String) -> Void)?, label: String) throws(FitError) -> (NormalEquations, [FrameBlock]) {
         final class Shared: @unchecked Sendable {
@@ -83,7 +105,7 @@ struct NormalEquations: Sendable {
             init(_ sums: [NormalEquations], keep: Int) { self.sums = sums; kept = Array(repeating: nil, count: keep) }
         }
         let workers = max(1, min(threads, frames.count))
-        let empty = NormalEquations(features: spec.featureCount, elements: spec.elementCount)
+        let empty = NormalEquations(features: spec.featureCount, elements: spec.elementCount, triangular: triangular)
         let keep = min(keep, frames.count)
         let shared = Shared(Array(repeating: empty, count: workers), keep: keep)
         let total = frames.count, step = max(1, total / 10)
@@ -119,7 +141,11 @@ struct NormalEquations: Sendable {
         }
         if let error = shared.error { throw error }
         var out = shared.sums[0]
-        for w in 1..<workers { out.merge(shared.sums[w]) }
+        for w in 1..<workers { try out.merge(shared.sums[w]) }
+        if var t = out.triangular {
+            try t.flush()
+            out.triangular = t
+        }
         return (out, shared.kept.compactMap { $0 })
     }
 }

@@ -77,6 +77,9 @@ struct Fit: ParsableCommand {
     @Option(help: "Solver: bayesian (default: lambda and the noise level maximise the evidence), qr (Householder QR) or cholesky (normal equations accumulated frame by frame: memory does not grow with the data).")
     var solver: FitOptions.Solver?
 
+    @Flag(help: "With --solver bayesian: stream its QR frame by frame (TSQR) instead of holding the design matrix, so memory does not grow with the data (cholesky always streams).")
+    var stream = false
+
     @Option(help: "Committee members drawn from the Bayesian posterior and stored in the model file (default 0: none), for uncertainties.")
     var committee: Int?
 
@@ -141,6 +144,7 @@ struct Fit: ParsableCommand {
         options.forceWeight = self.forceWeight ?? file?.forceWeight ?? options.forceWeight
         options.virialWeight = self.virialWeight ?? file?.virialWeight ?? options.virialWeight
         options.solver = solver
+        options.stream = self.stream || (file?.stream ?? false)
         options.threads = self.threads ?? file?.threads ?? ProcessInfo.processInfo.activeProcessorCount
         do {
             let trainFrames = try LabelledFrame.frames(try readStructures(training), file: training)

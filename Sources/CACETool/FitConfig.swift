@@ -15,7 +15,7 @@ struct FitConfig {
         "energy-weight": .number, "force-weight": .number, "virial-weight": .number,
         "max-l": .integer, "max-nu": .integer, "radial": .integer, "committee": .integer, "seed": .integer, "threads": .integer,
         "transform": .string, "table": .string, "basis": .string, "solver": .string,
-        "config-weight": .weights, "quiet": .flag,
+        "config-weight": .weights, "quiet": .flag, "stream": .flag,
     ]
 
     let path: String
@@ -31,13 +31,13 @@ struct FitConfig {
         var maxL, maxNu, radial, committee, threads, seed: Double?
         var transform, table, basis, solver: String?
         var configWeight: [String: Double]?
-        var quiet: Bool?
+        var quiet, stream: Bool?
 
         enum CodingKeys: String, CodingKey {
             case training, output, validation, predictions, parityPlot = "parity-plot"
             case cutoff, lambda, smoothness, energyWeight = "energy-weight", forceWeight = "force-weight", virialWeight = "virial-weight"
             case maxL = "max-l", maxNu = "max-nu", radial, committee, threads, seed
-            case transform, table, basis, solver, configWeight = "config-weight", quiet
+            case transform, table, basis, solver, configWeight = "config-weight", quiet, stream
         }
     }
 
@@ -122,6 +122,7 @@ struct FitConfig {
     var seed: UInt64? { integers["seed"].map { UInt64($0) } }
     var configWeights: [String: Double] { file.configWeight ?? [:] }
     var quiet: Bool { file.quiet ?? false }
+    var stream: Bool { file.stream ?? false }
 
     /// One of `T`'s cases by raw value ("transform", "table", "basis", "solver").
     func choice<T: RawRepresentable & CaseIterable>(_ key: String, _: T.Type) throws -> T? where T.RawValue == String {

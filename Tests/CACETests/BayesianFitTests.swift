@@ -50,6 +50,75 @@ final class BayesianFitTests: XCTestCase {
         for j in 0..<18 { XCTAssertEqual(fit.mean[j], p.truth[j], accuracy: 1e-5) }
     }
 
+    /// The streamed QR (TSQR: batches, and two accumulators merged) gives the evidence of the
+    /// whole design matrix's QR, also on nearly collinear features; dropping columns afterwards
+    /// equals the QR of the kept columns.
+    func testStreamedQRGivesTheSameEvidence() throws {
+        var p = Self.problem(rows: 700, features: 30, fixed: 2, noise: 1e-6, seed: 31)
+        for r in 0..<p.rows { p.design[r + 29 * p.rows] = p.design[r + 28 * p.rows] * (1 + 1e-8) + 1e-9 * p.design[r] }
+        let n = 32, reference = try Self.posterior(p, features: 30)
+        // rows with the fixed columns first, split over two accumulators at an odd place
+        var first = TriangularAccumulator(columns: n), second = TriangularAccumulator(columns: n)
+        for r in 0..<p.rows {
+            let row = p.row(r), reordered = Array(row[30...]) + Array(row[..<30])
+            try reordered.withUnsafeBufferPointer { (b) throws(FitError) in
+                if r < 333 { try first.add(row: b, target: p.targets[r]) } else { try second.add(row: b, target: p.targets[r]) }
+            }
+        }
+        try first.merge(second)
+        XCTAssertEqual(first.rows, p.rows)
+        let all = try first.restricted(to: Array(0..<n), scale: Array(repeating: 1, count: n))
+        let streamed = try BayesianPosterior(triangular: all.r, qty: all.qty, tail: all.tail, rows: first.rows, featureCount: 30)
+        XCTAssertEqual(streamed.alpha, reference.alpha, accuracy: 1e-6 * reference.alpha)
+        XCTAssertEqual(streamed.beta, reference.beta, accuracy: 1e-6 * reference.beta)
+        XCTAssertEqual(streamed.logEvidence, reference.logEvidence, accuracy: 1e-8 * abs(reference.logEvidence))
+        XCTAssertLessThanOrEqual(relativeError(streamed.mean, reference.mean, floor: 1e-3), 1e-6)
+        // keep 20 of the features, scaled: the same as the QR of those columns
+        let kept = [0, 1] + Array(2..<22), scale = kept.map { $0 < 2 ? 1 : 0.5 + Double($0) / 10 }
+        let part = try first.restricted(to: kept, scale: scale)
+        var q = p
+        q.design = []
+        for j in 0..<20 { q.design += (0..<p.rows).map { p.design[$0 + j * p.rows] * scale[2 + j] } }
+        for j in 30..<32 { q.design += (0..<p.rows).map { p.design[$0 + j * p.rows] } }
+        let direct = try Self.posterior(q, features: 20)
+        let restricted = try BayesianPosterior(triangular: part.r, qty: part.qty, tail: part.tail, rows: first.rows, featureCount: 20)
+        XCTAssertEqual(restricted.beta, direct.beta, accuracy: 1e-8 * direct.beta)
+        XCTAssertLessThanOrEqual(relativeError(restricted.mean, direct.mean, floor: 1e-3), 1e-8)
+    }
+
+    /// `--stream`: the whole fit with the streamed QR chooses the same lambda and gives the same
+    /// errors as the in-memory Bayesian solver (noisy labels), with a committee calibrated on the
+    /// validation frames.
+    func testStreamedBayesianFit() throws {
+        var options = FitTests.options(FitTests.spec(), solver: .bayesian)
+        options.committee = 4
+        // noise on the labels, so that the noise level is the data's, not round-off's
+        var random = SplitMix64(seed: 3)
+        func noisy(_ frames: [LabelledFrame]) -> [LabelledFrame] {
+            frames.map { f in
+                var g = f
+                g.energy += 1e-3 * random.normal()
+                g.forces = f.forces.map { $0 + 1e-3 * random.normal() }
+                return g
+            }
+        }
+        let data = (training: noisy(FitTests.data.training), validation: noisy(FitTests.data.validation))
+        let memory = try LinearFit.run(training: data.training, validation: data.validation, options: options)
+        options.stream = true
+        let streamed = try LinearFit.run(training: data.training, validation: data.validation, options: options)
+        let (a, b) = (try XCTUnwrap(memory.evidence), try XCTUnwrap(streamed.evidence))
+        XCTAssertEqual(b.alpha, a.alpha, accuracy: 1e-4 * a.alpha)
+        XCTAssertEqual(b.beta, a.beta, accuracy: 1e-4 * a.beta)
+        XCTAssertEqual(streamed.lambdaRelative, memory.lambdaRelative, accuracy: 1e-4 * memory.lambdaRelative)
+        XCTAssertEqual(streamed.validation[0].1.forceRMSE, memory.validation[0].1.forceRMSE, accuracy: 1e-3 * memory.validation[0].1.forceRMSE)
+        XCTAssertEqual(streamed.committee.count, 4)
+        XCTAssertEqual(streamed.calibration?.dataSet, "validation")
+        XCTAssertLessThan(streamed.checkedPredictions.count, data.training.count)
+        options.solver = .qr
+        options.committee = 0
+        XCTAssertThrowsError(try LinearFit.run(training: data.training, options: options))
+    }
+
     /// The evidence finds the noise level of the data and the coefficients that made them.
     func testEvidenceRecoversNoiseAndCoefficients() throws {
         for noise in [0.01, 0.1] {
