@@ -99,6 +99,33 @@ def test_fix_pair_force_deviation_matches_the_cli(tmp_path, committee_model, n):
         raise Failure("every atom has a force deviation")
 
 
+def test_fix_pair_force_deviation_during_md(tmp_path, committee_model):
+    """After 20 MD steps on 2 ranks (atoms moved, neighbour lists rebuilt, ghosts changed), the
+    last triggered step's columns equal cace evaluate --uncertainty at the dumped positions."""
+    s = _diamond(97)
+    write_data(tmp_path / "si.data", s)
+    deck = (preamble("si.data", committee_model, ["Si"]) +
+            "mass 1 28.0855\nvelocity all create 1500 5 loop geom\ntimestep 0.001\n"
+            "neighbor 0.5 bin\nneigh_modify every 1 delay 0 check yes\nfix nve all nve\n"
+            "fix u all pair 10 cace uncertainty 1 force_deviation 1\n"
+            "dump d all custom 10 dump.md id x y z f_u[1] f_u[2]\ndump_modify d sort id format float %.17g\n"
+            "run 20\n")
+    run_lammps(tmp_path, deck, nprocs=2, name="in.md", timeout=300)
+    last = read_dump(tmp_path / "dump.md")
+    if last["timestep"] != 20:
+        raise Failure(f"expected the dump of step 20, got step {last['timestep']}")
+    moved = Structure("md", s.numbers, np.column_stack([last["x"], last["y"], last["z"]]), s.cell)
+    if np.abs(moved.positions - s.positions).max() < 1e-3:
+        raise Failure("the atoms did not move")
+    (tmp_path / "md.xyz").write_text(_xyz([moved]))
+    reference = json.loads(_cace("evaluate", committee_model, tmp_path / "md.xyz", "--uncertainty", "--format", "json"))[0]
+    for column, key in (("f_u[1]", "atom_energy_sigma"), ("f_u[2]", "force_deviation")):
+        got, expected = last[column], np.array(reference[key])
+        if not np.allclose(got, expected, rtol=1e-9, atol=1e-14):
+            raise Failure(f"after MD: fix pair {column} differs from cace evaluate --uncertainty {key}: "
+                          f"max |diff| {np.abs(got - expected).max()}")
+
+
 def test_fix_pair_uncertainty_needs_a_committee(tmp_path):
     write_data(tmp_path / "si.data", _diamond(3))
     for name in ("uncertainty", "force_deviation"):
