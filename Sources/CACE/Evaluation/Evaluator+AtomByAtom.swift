@@ -1,17 +1,21 @@
-/// Evaluation of models without message passing, one atom at a time (spec §12, T = 0):
-/// each atom's A, B and read-out live only in small per-atom buffers, so memory does not
-/// grow with the number of atoms beyond positions and forces. An atom's edges are held as
-/// structure of arrays (EdgeBatchKernel), grouped by sender element.
+/// The per-atom stages of the path for models without message passing (spec §12, T = 0): an
+/// atom's edges, held as structure of arrays (EdgeBatchKernel) grouped by sender element, their
+/// sums over the edges, and the way back from those sums' adjoints to the edge gradients. The
+/// evaluation runs them for blocks of atoms (Evaluator+AtomBlocks.swift); the descriptor API runs
+/// them one atom at a time (`atomFeatures`, `featureGradients`).
 extension Evaluator {
     /// Buffers for one atom: geometry in Double, features in the evaluation's precision T.
-    /// Edge arrays have rows of `stride` edges.
+    /// Edge arrays have rows of `stride` edges. In a block, the edge pieces (which the backward
+    /// pass reads) are the atom's own and the temporaries marked "shared" are the same for every
+    /// atom; p, A, B and their adjoints point at the block's arrays, which have the one-atom
+    /// layouts below only in a block of one atom (the descriptor API, canonical models).
     struct AtomWork<T: FeatureScalar> {
         let stride: Int
         let senders: UnsafeMutablePointer<Int>         // [e], -1 for padding
         let groupStart: UnsafeMutablePointer<Int>      // [z + 1]: edges of sender element z
         let groupEnd: UnsafeMutablePointer<Int>        // [z]: first padding edge of group z
-        let found: UnsafeMutablePointer<Int>           // [f][2]: neighbours within the cutoff, j and element
-        let foundGeometry: UnsafeMutablePointer<Double> // [f][4]: their r and d^2
+        let found: UnsafeMutablePointer<Int>           // shared [f][2]: neighbours within the cutoff, j and element
+        let foundGeometry: UnsafeMutablePointer<Double> // shared [f][4]: their r and d^2
         let vectors: UnsafeMutablePointer<Double>      // [e][3]
         let lengths: UnsafeMutablePointer<Double>      // [e]
         let d: UnsafeMutablePointer<T>                 // [e]
@@ -19,57 +23,27 @@ extension Evaluator {
         let rho: UnsafeMutablePointer<T>               // [n][e]
         let rhoDerivative: UnsafeMutablePointer<T>     // [n][e]
         let y: UnsafeMutablePointer<T>                 // [k][e]
-        let yBar: UnsafeMutablePointer<T>              // [k][e]
-        let rhoBar: UnsafeMutablePointer<T>            // [n][e]
-        let dBar: UnsafeMutablePointer<T>              // [e]
-        let g: UnsafeMutablePointer<T>                 // [3][e]
-        let laneScratch: UnsafeMutablePointer<T>
+        let yBar: UnsafeMutablePointer<T>              // shared [k][e]
+        let rhoBar: UnsafeMutablePointer<T>            // shared [n][e]
+        let dBar: UnsafeMutablePointer<T>              // shared [e]
+        let g: UnsafeMutablePointer<T>                 // shared [3][e]
+        let laneScratch: UnsafeMutablePointer<T>       // shared
         let p: UnsafeMutablePointer<T>                 // [z][n][k], then its adjoint
         let a: UnsafeMutablePointer<T>                 // [k][m][c]
         let aBar: UnsafeMutablePointer<T>
         let x: UnsafeMutablePointer<T>                 // [F] = B, [q][m][c]
         let xBar: UnsafeMutablePointer<T>
-        let heads: UnsafeMutablePointer<T>
-        let seeds: UnsafeMutablePointer<T>
-        let readout: UnsafeMutablePointer<T>
+        let heads: UnsafeMutablePointer<T>             // the atom's row of the block's head outputs
+        let seeds: UnsafeMutablePointer<T>             // the atom's row of the block's seeds
         var edgeCount = 0                               // including padding
         var canonical: CanonicalCorrelation<T>.Work? = nil   // canonical models only (Evaluator+Canonical.swift)
         var clock = StageClock(enabled: false)
         var times = StageTimes()
     }
 
+    /// One atom's buffers (a block of one, without read-out scratch), for the descriptor API.
     func makeAtomWork<T>(maxEdges: Int, in thread: ThreadScratch, as type: T.Type) -> AtomWork<T> {
-        let m = model
-        let nr = m.radialFunctionCount, nk = m.angularCount, cs = m.channelCount, nz = m.elementCount
-        let width = T.Lanes.scalarCount
-        let stride = (maxEdges + nz * (width - 1) + width - 1) / width * width
-        var indexLayout = ScratchLayout()
-        let senders = indexLayout.piece(stride), groupStart = indexLayout.piece(nz + 1)
-        let groupEnd = indexLayout.piece(nz), found = indexLayout.piece(2 * stride)
-        var geometryLayout = ScratchLayout()
-        let vectors = geometryLayout.piece(3 * stride), lengths = geometryLayout.piece(stride)
-        let foundGeometry = geometryLayout.piece(4 * stride)
-        var layout = ScratchLayout()
-        let d = layout.piece(stride), r = layout.piece(3 * stride)
-        let rho = layout.piece(nr * stride), rhoDerivative = layout.piece(nr * stride)
-        let y = layout.piece(nk * stride), yBar = layout.piece(nk * stride), rhoBar = layout.piece(nr * stride)
-        let dBar = layout.piece(stride), g = layout.piece(3 * stride), laneScratch = layout.piece(3 * (m.maxL + 1) * width)
-        let p = layout.piece(nz * nr * nk)
-        let a = layout.piece(m.radialBasisCount * nk * cs), aBar = layout.piece(m.radialBasisCount * nk * cs)
-        let x = layout.piece(m.featureCount), xBar = layout.piece(m.featureCount)
-        let heads = layout.piece(m.heads.count), seeds = layout.piece(m.heads.count)
-        let readout = layout.piece(m.heads.count * m.readoutScratchStride)
-        let i = thread.senders.reserve(indexLayout), v = thread.atom.reserve(geometryLayout)
-        let t = thread.features.reserve(layout, as: T.self)
-        var work = AtomWork(stride: stride, senders: i + senders, groupStart: i + groupStart, groupEnd: i + groupEnd,
-                            found: i + found, foundGeometry: v + foundGeometry, vectors: v + vectors, lengths: v + lengths,
-                            d: t + d, r: t + r, rho: t + rho, rhoDerivative: t + rhoDerivative, y: t + y, yBar: t + yBar,
-                            rhoBar: t + rhoBar, dBar: t + dBar, g: t + g, laneScratch: t + laneScratch, p: t + p, a: t + a,
-                            aBar: t + aBar, x: t + x, xBar: t + xBar, heads: t + heads, seeds: t + seeds,
-                            readout: t + readout)
-        work.clock = StageClock(enabled: measuresStages)
-        work.canonical = makeCanonicalWork(edgeStride: stride, in: thread, as: T.self)
-        return work
+        makeBlockWork(rows: 1, maxEdges: maxEdges, readoutScratch: 0, in: thread, as: type).atoms[0]
     }
 
     /// Edges of atom i, grouped by sender element, each group padded to whole vectors.
@@ -136,201 +110,102 @@ extension Evaluator {
         }
     }
 
-    /// Edges, A, B and head outputs of atom i.
-    func atomForward<T>(_ i: Int, _ atoms: AtomsView, _ w: inout AtomWork<T>,
-                        _ k: FeatureKernels<T>) throws(CACEError) {
-        try atomFeatures(i, atoms, &w, k)
-        k.readoutForward(w.x, headOutputs: w.heads, scratch: w.readout, scratchStride: k.readoutScratchStride)
-        w.times.readout += w.clock.lap()
+    /// Where p[z][n][k] (the sums over an atom's edges of rho Y, or their adjoints) lies: element
+    /// (z, n, k) at z zStride + n nStride + k kStride. One atom: [z][n][k]; an atom's slice of a
+    /// block's [z][k][rows][n] (Stages/BlockTransform.swift).
+    struct EdgeSumLayout {
+        let zStride: Int, nStride: Int, kStride: Int
+
+        static func atom(radial nr: Int, angular nk: Int) -> EdgeSumLayout {
+            EdgeSumLayout(zStride: nr * nk, nStride: nk, kStride: 1)
+        }
+
+        static func block(rows: Int, radial nr: Int, angular nk: Int) -> EdgeSumLayout {
+            EdgeSumLayout(zStride: nk * rows * nr, nStride: 1, kStride: rows * nr)
+        }
     }
 
-    /// Edges, A and the layer-0 features B of atom i (in `w.x`, invariant-major).
-    func atomFeatures<T>(_ i: Int, _ atoms: AtomsView, _ w: inout AtomWork<T>,
-                         _ k: FeatureKernels<T>) throws(CACEError) {
-        // The sizes come from the kernels: copying `model` here would retain its arrays per atom.
-        let nr = k.radialFunctionCount, nk = k.angular.count, nz = k.elementCount, stride = w.stride
-        _ = w.clock.lap()
+    /// The edges of atom i and their radial and angular values.
+    func atomEdges<T>(_ i: Int, _ atoms: AtomsView, _ w: inout AtomWork<T>, _ k: FeatureKernels<T>) throws(CACEError) {
         try gatherEdges(i, atoms, &w)
-        k.edgeBatch.features(count: w.edgeCount, stride: stride, d: w.d, r: w.r, lengths: w.lengths, rho: w.rho,
+        k.edgeBatch.features(count: w.edgeCount, stride: w.stride, d: w.d, r: w.r, lengths: w.lengths, rho: w.rho,
                              rhoDerivative: w.rhoDerivative, y: w.y, scratch: w.laneScratch)
-        // p[z][n][k] = sum over the edges of group z of rho[n][e] Y[k][e]; padding has rho = 0.
+    }
+
+    /// p[z][n][k] = sum over the edges of group z of rho[n][e] Y[k][e]; padding has rho = 0.
+    func edgeSums<T>(_ w: AtomWork<T>, _ k: FeatureKernels<T>, into p: UnsafeMutablePointer<T>, _ s: EdgeSumLayout) {
+        let nr = k.radialFunctionCount, nk = k.angular.count, nz = k.elementCount, stride = w.stride
         for z in 0..<nz {
             for e in w.groupEnd[z]..<w.groupStart[z + 1] { for n in 0..<nr { w.rho[n * stride + e] = 0 } }
             let start = w.groupStart[z], length = w.groupStart[z + 1] - start
-            let pz = w.p + z * nr * nk, rho = w.rho + start, y = w.y + start
+            let pz = p + z * s.zStride, rho = w.rho + start, y = w.y + start
             var q = 0
             while q + 1 < nk {   // two angular rows per pass over rho
                 dots(length, rows: nr, rho, xStride: stride, y + q * stride, y + (q + 1) * stride,
-                     into: pz + q, pz + q + 1, outStride: nk)
+                     into: pz + q * s.kStride, pz + (q + 1) * s.kStride, outStride: s.nStride)
                 q += 2
             }
-            if q < nk { dots(length, rows: nr, rho, xStride: stride, y + q * stride, into: pz + q, outStride: nk) }
+            if q < nk {
+                dots(length, rows: nr, rho, xStride: stride, y + q * stride, into: pz + q * s.kStride, outStride: s.nStride)
+            }
         }
-        k.channelsAndTransform(w.p, receiver: Int(atoms.species[i]), into: w.a)
-        w.times.edgesAndA += w.clock.lap()
-        k.symmetrizer.forward(a: w.a, b: w.x, radial: 1, angular: nk, channels: k.radialBasisCount * k.channelCount)
-        canonicalForward(i, atoms, &w, k)
-        w.times.symmetrizer += w.clock.lap()
     }
 
-    /// Forces and virial of atom i's edges for head seeds already in `w.seeds`; needs the
-    /// buffers left by `atomForward(i)`.
-    func atomBackward<T>(_ i: Int, _ atoms: AtomsView, _ w: inout AtomWork<T>, _ k: FeatureKernels<T>,
-                         forces: UnsafeMutablePointer<Double>, virial: inout VirialTally,
-                         atomVirials: UnsafeMutablePointer<Double>?) {
-        for q in 0..<k.featureCount { w.xBar[q] = 0 }
-        k.readoutBackward(seeds: w.seeds, xBar: w.xBar, scratch: w.readout, scratchStride: k.readoutScratchStride)
-        featureGradients(i, atoms, &w, k)
-        let stride = w.stride, count = w.edgeCount
-        // The receiver's force is summed here and stored once (no chain of stores to one row).
-        var receiverForce = (0.0, 0.0, 0.0)
-        for e in 0..<count {
-            let j = w.senders[e]
-            guard j >= 0 else { continue }
-            let g = (Double(w.g[e]), Double(w.g[stride + e]), Double(w.g[2 * stride + e]))
-            let r = (w.vectors[3 * e], w.vectors[3 * e + 1], w.vectors[3 * e + 2])
-            receiverForce.0 -= g.0; receiverForce.1 -= g.1; receiverForce.2 -= g.2
-            forces[3 * j] += g.0; forces[3 * j + 1] += g.1; forces[3 * j + 2] += g.2
-            virial.add(r, g, receiver: i, sender: j, atomVirials: atomVirials)
+    /// yBar[k][e] = sum_n pBar[n][k] rho[n][e] and rhoBar[n][e] = sum_k pBar[n][k] Y[k][e], per
+    /// sender group, as matrix products that keep blocks of the output rows in registers.
+    func edgeSumAdjoints<T>(_ w: AtomWork<T>, _ k: FeatureKernels<T>, from pBar: UnsafePointer<T>, _ s: EdgeSumLayout) {
+        let nr = k.radialFunctionCount, nk = k.angular.count, nz = k.elementCount, stride = w.stride
+        w.yBar.initialize(repeating: 0, count: nk * stride)
+        w.rhoBar.initialize(repeating: 0, count: nr * stride)
+        for z in 0..<nz {
+            let start = w.groupStart[z], length = w.groupStart[z + 1] - start
+            let pz = pBar + z * s.zStride
+            for q in 0..<nk {
+                addCombination(length, rows: nr, pz + q * s.kStride, cStride: s.nStride, w.rho + start, xStride: stride,
+                               into: w.yBar + q * stride + start)
+            }
+            for n in 0..<nr {
+                addCombination(length, rows: nk, pz + n * s.nStride, cStride: s.kStride, w.y + start, xStride: stride,
+                               into: w.rhoBar + n * stride + start)
+            }
         }
-        forces[3 * i] += receiverForce.0; forces[3 * i + 1] += receiverForce.1; forces[3 * i + 2] += receiverForce.2
-        w.times.backward += w.clock.lap()
+    }
+
+    /// The edge gradients `w.g` from `w.yBar` and `w.rhoBar` (spec R4-R6).
+    func edgeGradients<T>(_ w: AtomWork<T>, _ k: FeatureKernels<T>) {
+        let nr = k.radialFunctionCount, stride = w.stride, count = w.edgeCount
+        w.dBar.initialize(repeating: 0, count: count)
+        for n in 0..<nr { addScaledProduct(count, 1, w.rhoBar + n * stride, w.rhoDerivative + n * stride, into: w.dBar) }
+        k.edgeBatch.gradients(count: count, stride: stride, d: w.d, r: w.r, yBar: w.yBar, dBar: w.dBar, g: w.g,
+                              scratch: w.laneScratch)
+    }
+
+    /// Edges, A and the layer-0 features B of atom i (in `w.x`, invariant-major), one atom at a time.
+    func atomFeatures<T>(_ i: Int, _ atoms: AtomsView, _ w: inout AtomWork<T>,
+                         _ k: FeatureKernels<T>) throws(CACEError) {
+        // The sizes come from the kernels: copying `model` here would retain its arrays per atom.
+        let nk = k.angular.count
+        try atomEdges(i, atoms, &w, k)
+        edgeSums(w, k, into: w.p, .atom(radial: k.radialFunctionCount, angular: nk))
+        k.channelsAndTransform(w.p, receiver: Int(atoms.species[i]), into: w.a)
+        k.symmetrizer.forward(a: w.a, b: w.x, radial: 1, angular: nk, channels: k.radialBasisCount * k.channelCount)
+        canonicalForward(i, atoms, &w, k)
     }
 
     /// The edge gradients g[c][e] = d(xBar . B_i)/dr_e of atom i for a feature adjoint already
     /// in `w.xBar` (invariant-major), with r_e = x_i - x_j: the seed of dB/dx, used by the
-    /// backward pass and by the descriptor API. Needs the buffers left by `atomFeatures(i)`.
+    /// descriptor API. Needs the buffers left by `atomFeatures(i)`.
     func featureGradients<T>(_ i: Int, _ atoms: AtomsView, _ w: inout AtomWork<T>, _ k: FeatureKernels<T>) {
-        let nr = k.radialFunctionCount, nk = k.angular.count, nz = k.elementCount, stride = w.stride
+        let nk = k.angular.count
         let size = k.radialBasisCount * nk * k.channelCount
         for q in 0..<size { w.aBar[q] = 0 }
         k.symmetrizer.backward(a: w.a, bBar: w.xBar, aBar: w.aBar, radial: 1, angular: nk,
                                channels: k.radialBasisCount * k.channelCount)
         let canonicalColumns = canonicalAdjoint(i, atoms, &w, k)
         k.channelsAndTransformAdjoint(w.aBar, receiver: Int(atoms.species[i]), into: w.p)
-        // yBar[k][e] = sum_n pBar[n][k] rho[n][e] and rhoBar[n][e] = sum_k pBar[n][k] Y[k][e], per group,
-        // as matrix products that keep blocks of the output rows in registers.
-        let count = w.edgeCount
-        w.yBar.initialize(repeating: 0, count: nk * stride)
-        w.rhoBar.initialize(repeating: 0, count: nr * stride)
-        for z in 0..<nz {
-            let start = w.groupStart[z], length = w.groupStart[z + 1] - start
-            let pBar = w.p + z * nr * nk
-            for q in 0..<nk {
-                addCombination(length, rows: nr, pBar + q, cStride: nk, w.rho + start, xStride: stride,
-                               into: w.yBar + q * stride + start)
-            }
-            for n in 0..<nr {
-                addCombination(length, rows: nk, pBar + n * nk, cStride: 1, w.y + start, xStride: stride,
-                               into: w.rhoBar + n * stride + start)
-            }
-        }
+        edgeSumAdjoints(w, k, from: w.p, .atom(radial: k.radialFunctionCount, angular: nk))
         if let columns = canonicalColumns { canonicalEdgeAdjoint(i, atoms, &w, k, columns: columns) }
-        w.dBar.initialize(repeating: 0, count: count)
-        for n in 0..<nr { addScaledProduct(count, 1, w.rhoBar + n * stride, w.rhoDerivative + n * stride, into: w.dBar) }
-        k.edgeBatch.gradients(count: count, stride: stride, d: w.d, r: w.r, yBar: w.yBar, dBar: w.dBar, g: w.g,
-                              scratch: w.laneScratch)
+        edgeGradients(w, k)
         if canonicalColumns != nil { addCanonicalDirectionGradients(&w) }
-    }
-
-    func evaluateAtomByAtom(_ atoms: AtomsView, into targets: EvaluationTargets,
-                            communicator: any DomainCommunicator) throws(CACEError) -> EvaluationSummary {
-        switch precision {
-        case .double: return try evaluateAtomByAtom(atoms, into: targets, communicator: communicator, kernels: kernels)
-        case .single: return try evaluateAtomByAtom(atoms, into: targets, communicator: communicator, kernels: singleKernels)
-        }
-    }
-
-    private func evaluateAtomByAtom<T>(_ atoms: AtomsView, into targets: EvaluationTargets,
-                                       communicator: any DomainCommunicator,
-                                       kernels k: FeatureKernels<T>) throws(CACEError) -> EvaluationSummary {
-        let list = atoms.neighbors
-        var maxEdges = 1
-        for ii in 0..<list.count { maxEdges = max(maxEdges, Int(list.counts[Int(list.atoms[ii])])) }
-        let workers = max(1, min(threadCount, list.count / 16))
-        let threads = scratch.threads(workers)
-        var summary = EvaluationSummary()
-        // The charge pass of the long-range term counts as long-range time.
-        let stageTimes = UnsafeMutablePointer<StageTimes>.allocate(capacity: workers)
-        stageTimes.initialize(repeating: StageTimes(), count: workers)
-        defer {
-            lastStageTimes = UnsafeBufferPointer(start: stageTimes, count: workers).reduce(into: StageTimes()) { $0.add($1) }
-            stageTimes.deallocate()
-        }
-        targets.atomEnergies?.initialize(repeating: 0, count: atoms.localCount)
-        let featureOrder = featureObserver == nil ? [] : FeatureKernels<T>.invariantMajorOrder(model)
-
-        // With a long-range term, charges of all atoms are needed before any backward pass.
-        var chargeBar: UnsafeMutablePointer<Double>? = nil
-        if let longRange = try longRangeTerm(for: atoms, communicator: communicator), let chargeHead = model.chargeHead {
-            let perAtom = scratch.perAtom.zeroed(2 * atoms.localCount)
-            let charges = perAtom, bars = perAtom + atoms.localCount
-            try parallelChunks(count: list.count, workers: workers) { (worker, range) throws(CACEError) in
-                var work = makeAtomWork(maxEdges: maxEdges, in: threads[worker], as: T.self)
-                for ii in range {
-                    let i = Int(list.atoms[ii])
-                    guard atoms.species[i] >= 0 else { continue }
-                    try atomForward(i, atoms, &work, k)
-                    charges[i] = Double(work.heads[chargeHead])
-                }
-                stageTimes[worker].longRange += work.times.edgesAndA + work.times.symmetrizer + work.times.readout
-            }
-            var clock = StageClock(enabled: measuresStages)
-            let lr = try longRange.evaluate(atoms: atoms, charges: charges, chargeBar: bars, forces: targets.forces,
-                                        atomEnergies: targets.atomEnergies, atomVirials: targets.atomVirials,
-                                        communicator: communicator)
-            stageTimes[0].longRange += clock.lap()
-            summary.energy += lr.energy
-            summary.longRangeEnergy = lr.energy
-            for a in 0..<6 { summary.virial[a] += lr.virial[a] }
-            chargeBar = bars
-        }
-
-        // Each worker adds forces (and per-atom virials) into its own buffers; worker 0 uses the targets.
-        let forceCount = 3 * atoms.totalCount, virialCount = targets.atomVirials == nil ? 0 : 6 * atoms.totalCount
-        var partial = [EvaluationSummary](repeating: EvaluationSummary(), count: workers)
-        try partial.withUnsafeMutableBufferPointer { (partialSums) throws(CACEError) in
-            let sums = partialSums.baseAddress.unsafelyUnwrapped
-            try parallelChunks(count: list.count, workers: workers) { (worker, range) throws(CACEError) in
-                var work = makeAtomWork(maxEdges: maxEdges, in: threads[worker], as: T.self)
-                var forces = targets.forces, atomVirials = targets.atomVirials
-                if worker > 0 {
-                    forces = threads[worker].forces.zeroed(forceCount)
-                    if virialCount > 0 { atomVirials = threads[worker].virials.zeroed(virialCount) }
-                }
-                var virial = VirialTally()
-                var energy = 0.0
-                for ii in range {
-                    let i = Int(list.atoms[ii])
-                    guard atoms.species[i] >= 0 else { continue }
-                    try atomForward(i, atoms, &work, k)
-                    if let observe = featureObserver {
-                        var upstream = [Double](repeating: 0, count: model.featureCount)
-                        for (f, u) in featureOrder.enumerated() { upstream[u] = Double(work.x[f]) }
-                        upstream.withUnsafeBufferPointer { observe(i, $0) }
-                    }
-                    let atomEnergy = shortRangeEnergy(work.heads)
-                    energy += atomEnergy
-                    targets.atomEnergies?[i] += atomEnergy
-                    headSeeds(work.seeds, chargeBar: chargeBar?[i] ?? 0)
-                    atomBackward(i, atoms, &work, k, forces: forces, virial: &virial, atomVirials: atomVirials)
-                }
-                sums[worker].energy = energy
-                sums[worker].virial = virial.components
-                stageTimes[worker].add(work.times)
-            }
-        }
-        for worker in 0..<workers {
-            summary.energy += partial[worker].energy
-            for a in 0..<6 { summary.virial[a] += partial[worker].virial[a] }
-            guard worker > 0 else { continue }
-            let forces = threads[worker].forces.pointer
-            for q in 0..<forceCount { targets.forces[q] += forces[q] }
-            if let atomVirials = targets.atomVirials {
-                let virials = threads[worker].virials.pointer
-                for q in 0..<virialCount { atomVirials[q] += virials[q] }
-            }
-        }
-        return summary
     }
 }

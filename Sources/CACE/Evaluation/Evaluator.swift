@@ -28,6 +28,8 @@ public final class Evaluator {
 
     /// Runs models without message passing through the layered path too (tests compare the two).
     var usesLayeredPath = false
+    /// Atoms per block of the atom-by-atom path (Evaluator+AtomBlocks.swift); tests vary it.
+    var atomBlockRowsSetting = 8
 
     /// The periodic long-range method and the mesh's accuracy (`setLongRange`), the plan pinned
     /// by `pinLongRange` (nil: each evaluation chooses from its own cell), and the plan of the last
@@ -54,6 +56,7 @@ public final class Evaluator {
     public init(model: CACEModel) {
         self.model = model
         kernels = FeatureKernels(model)
+        BLAS.prepare()
     }
 
     /// Evaluates the owned atoms of `atoms`; see `EvaluationTargets` for what is written.

@@ -11,10 +11,28 @@
 ///   pre-activations still in the scratch (no other block in between).
 /// Features and their adjoints are row-major [rows][featureStride] (featureStride >= featureCount),
 /// head outputs and seeds [rows][heads.count].
+/// Where feature f = s w + j (segment s of width w) of row r lies: at r rowStride + s segmentStride
+/// + j. Row-major features are one segment of featureCount; the atom-by-atom path keeps its
+/// features invariant-major for the whole block, [q][rows][M C], segments of M C.
+struct BlockFeatureLayout {
+    let rowStride: Int
+    let segmentWidth: Int
+    let segmentStride: Int
+
+    /// Rows of `width` contiguous features, `stride` apart.
+    static func rowMajor(stride: Int, width: Int) -> BlockFeatureLayout {
+        BlockFeatureLayout(rowStride: stride, segmentWidth: width, segmentStride: 0)
+    }
+
+    /// Segments of `count` features (none when the width is 0).
+    func segments(of count: Int) -> Int { segmentWidth > 0 ? count / segmentWidth : 0 }
+}
+
 extension FeatureKernels {
     /// The smallest block that runs on BLAS; smaller blocks run the per-atom kernel row by row.
-    /// Measured with `cace benchmark` on water_sr (BENCHMARKS.md, issue 14).
-    var blockReadoutMinimumRows: Int { T.self == Double.self ? 4 : 4 }
+    /// Measured on water_sr (BENCHMARKS.md, issue 14): in Double BLAS won from one row on, in
+    /// Float from three or four (OpenBLAS's SkylakeX kernels; a loaded machine, so roughly).
+    var blockReadoutMinimumRows: Int { T.self == Double.self ? 1 : 4 }
 
     /// Scalars of scratch the block read-out needs for blocks of up to `rows` atoms.
     func blockReadoutScratchCount(rows: Int) -> Int {
@@ -41,17 +59,26 @@ extension FeatureKernels {
     /// `readoutForward(features:featureStride:rows:headOutputs:scratch:)` on BLAS at any block size.
     func readoutForwardOnBLAS(features: UnsafePointer<T>, featureStride: Int, rows: Int,
                               headOutputs: UnsafeMutablePointer<T>, scratch: UnsafeMutablePointer<T>) {
-        let nh = heads.count
+        readoutForwardOnBLAS(features: features, layout: .rowMajor(stride: featureStride, width: featureCount),
+                             rows: rows, headOutputs: headOutputs, scratch: scratch)
+    }
+
+    /// The block read-out on BLAS for features in `layout`.
+    func readoutForwardOnBLAS(features: UnsafePointer<T>, layout: BlockFeatureLayout, rows: Int,
+                              headOutputs: UnsafeMutablePointer<T>, scratch: UnsafeMutablePointer<T>) {
+        let nh = heads.count, width = layout.segmentWidth
         let linearSums = scratch + rows * blockStoredCount   // the first adjoint buffer, free in the forward pass
         var region = scratch
         for h in heads.indices {   // by index: binding `head` to a copy would retain its weight arrays
-            let output = heads[h].network.blockForward(features, featureStride: featureStride, rows: rows, scratch: region)
+            let output = heads[h].network.blockForward(features, layout: layout, rows: rows, scratch: region)
             region += rows * heads[h].network.storedCount
             if let linear = heads[h].linear {
                 for r in 0..<rows { linearSums[r] = linear.bias?[0] ?? 0 }
                 linear.weight.withUnsafeBufferPointer { w in
-                    BLAS.gemv(m: rows, n: featureCount, features, lda: featureStride, w.baseAddress.unsafelyUnwrapped,
-                              beta: 1, linearSums)
+                    for segment in 0..<layout.segments(of: featureCount) {
+                        BLAS.gemv(m: rows, n: width, features + segment * layout.segmentStride, lda: layout.rowStride,
+                                  w.baseAddress.unsafelyUnwrapped + segment * width, beta: 1, linearSums)
+                    }
                 }
                 for r in 0..<rows { headOutputs[r * nh + h] = (output?[r] ?? 0) + linearSums[r] }
             } else {
@@ -79,19 +106,27 @@ extension FeatureKernels {
     /// `readoutBackward(seeds:featuresBar:featureStride:rows:scratch:)` on BLAS at any block size.
     func readoutBackwardOnBLAS(seeds: UnsafePointer<T>, featuresBar: UnsafeMutablePointer<T>, featureStride: Int,
                                rows: Int, scratch: UnsafeMutablePointer<T>) {
-        let nh = heads.count
+        readoutBackwardOnBLAS(seeds: seeds, featuresBar: featuresBar, layout: .rowMajor(stride: featureStride, width: featureCount),
+                              rows: rows, scratch: scratch)
+    }
+
+    /// The block read-out's adjoint on BLAS for feature adjoints in `layout`.
+    func readoutBackwardOnBLAS(seeds: UnsafePointer<T>, featuresBar: UnsafeMutablePointer<T>, layout: BlockFeatureLayout,
+                               rows: Int, scratch: UnsafeMutablePointer<T>) {
+        let nh = heads.count, width = layout.segmentWidth
         let bars = scratch + rows * blockStoredCount
         var region = scratch
         for h in heads.indices {
             defer { region += rows * heads[h].network.storedCount }
             guard (0..<rows).contains(where: { seeds[$0 * nh + h] != 0 }) else { continue }
-            heads[h].network.blockBackward(seeds: seeds + h, seedStride: nh, inputBar: featuresBar,
-                                           inputStride: featureStride, rows: rows, scratch: region,
-                                           bars: bars, barStride: rows * blockWidestOutput)
+            heads[h].network.blockBackward(seeds: seeds + h, seedStride: nh, inputBar: featuresBar, layout: layout,
+                                           rows: rows, scratch: region, bars: bars, barStride: rows * blockWidestOutput)
             if let linear = heads[h].linear {
                 linear.weight.withUnsafeBufferPointer { w in
-                    BLAS.ger(m: rows, n: featureCount, seeds + h, incX: nh, w.baseAddress.unsafelyUnwrapped,
-                             featuresBar, lda: featureStride)
+                    for segment in 0..<layout.segments(of: featureCount) {
+                        BLAS.ger(m: rows, n: width, seeds + h, incX: nh, w.baseAddress.unsafelyUnwrapped + segment * width,
+                                 featuresBar + segment * layout.segmentStride, lda: layout.rowStride)
+                    }
                 }
             }
         }
@@ -104,12 +139,13 @@ extension FeatureKernels {
 }
 
 extension DenseNetwork {
-    /// `forward` for rows 0..<rows of x (row stride `featureStride`): layer l's pre-activations
-    /// [rows][outputs] and outputs follow those of layer l - 1 in `scratch` (rows x storedCount).
+    /// `forward` for rows 0..<rows of x (in `layout`): layer l's pre-activations [rows][outputs]
+    /// and outputs follow those of layer l - 1 in `scratch` (rows x storedCount).
     /// Returns the last layer's outputs ([rows], one output per row), or nil without layers.
-    func blockForward(_ x: UnsafePointer<T>, featureStride: Int, rows: Int,
+    func blockForward(_ x: UnsafePointer<T>, layout: BlockFeatureLayout, rows: Int,
                       scratch: UnsafeMutablePointer<T>) -> UnsafePointer<T>? {
-        var input = x, inputStride = featureStride
+        var input = x
+        var inputLayout = layout
         var z = scratch
         for index in layers.indices {   // by index: binding a layer to a copy would retain its arrays
             let nIn = layers[index].inputs, nOut = layers[index].outputs
@@ -122,12 +158,15 @@ extension DenseNetwork {
                 z.initialize(repeating: 0, count: rows * nOut)
             }
             layers[index].weight.withUnsafeBufferPointer { w in
-                let w = w.baseAddress.unsafelyUnwrapped
-                if nOut == 1 {
-                    BLAS.gemv(m: rows, n: nIn, input, lda: inputStride, w, beta: 1, z)
-                } else {
-                    BLAS.gemm(m: rows, n: nOut, k: nIn, input, lda: inputStride, w, ldb: nIn, transposeB: true,
-                              beta: 1, z, ldc: nOut)
+                let w = w.baseAddress.unsafelyUnwrapped, width = inputLayout.segmentWidth
+                for segment in 0..<inputLayout.segments(of: nIn) {   // z += x_segment W_segment^T
+                    let a = input + segment * inputLayout.segmentStride, b = w + segment * width
+                    if nOut == 1 {
+                        BLAS.gemv(m: rows, n: width, a, lda: inputLayout.rowStride, b, beta: 1, z)
+                    } else {
+                        BLAS.gemm(m: rows, n: nOut, k: width, a, lda: inputLayout.rowStride, b, ldb: nIn,
+                                  transposeB: true, beta: 1, z, ldc: nOut)
+                    }
                 }
             }
             let count = rows * nOut
@@ -136,17 +175,17 @@ extension DenseNetwork {
             case .silu: for q in 0..<count { y[q] = z[q] / (1 + T.exponential(-z[q])) }
             }
             input = UnsafePointer(y)
-            inputStride = nOut
+            inputLayout = .rowMajor(stride: nOut, width: nOut)
             z = y + count
         }
         return layers.isEmpty ? nil : input
     }
 
-    /// inputBar[r] += (dOut/dx)^T seed[r] for rows 0..<rows, with seed r at seeds[r seedStride]
-    /// and the pre-activations left by `blockForward`. `bars` holds two adjoint buffers of
-    /// `barStride` >= rows x (widest output) scalars each.
+    /// inputBar[r] += (dOut/dx)^T seed[r] for rows 0..<rows (inputBar in `layout`), with seed r at
+    /// seeds[r seedStride] and the pre-activations left by `blockForward`. `bars` holds two adjoint
+    /// buffers of `barStride` >= rows x (widest output) scalars each.
     func blockBackward(seeds: UnsafePointer<T>, seedStride: Int, inputBar: UnsafeMutablePointer<T>,
-                       inputStride: Int, rows: Int, scratch: UnsafeMutablePointer<T>,
+                       layout: BlockFeatureLayout, rows: Int, scratch: UnsafeMutablePointer<T>,
                        bars: UnsafeMutablePointer<T>, barStride: Int) {
         guard let last = layers.indices.last else { return }
         var bar = bars, nextBar = bars + barStride
@@ -164,15 +203,18 @@ extension DenseNetwork {
                 }
             }
             // The input of this layer is the previous layer's output (or x).
-            let (target, ldt) = index == 0 ? (inputBar, inputStride) : (nextBar, nIn)
+            let (target, targetLayout) = index == 0 ? (inputBar, layout) : (nextBar, .rowMajor(stride: nIn, width: nIn))
             if index != 0 { target.initialize(repeating: 0, count: rows * nIn) }
             layers[index].weight.withUnsafeBufferPointer { w in
-                let w = w.baseAddress.unsafelyUnwrapped
-                if nOut == 1 {   // an outer product: target[r] += bar[r] w
-                    BLAS.ger(m: rows, n: nIn, bar, incX: 1, w, target, lda: ldt)
-                } else {
-                    BLAS.gemm(m: rows, n: nIn, k: nOut, bar, lda: nOut, w, ldb: nIn, transposeB: false,
-                              beta: 1, target, ldc: ldt)
+                let w = w.baseAddress.unsafelyUnwrapped, width = targetLayout.segmentWidth
+                for segment in 0..<targetLayout.segments(of: nIn) {   // target_segment += bar W_segment
+                    let c = target + segment * targetLayout.segmentStride, b = w + segment * width
+                    if nOut == 1 {   // an outer product
+                        BLAS.ger(m: rows, n: width, bar, incX: 1, b, c, lda: targetLayout.rowStride)
+                    } else {
+                        BLAS.gemm(m: rows, n: width, k: nOut, bar, lda: nOut, b, ldb: nIn, transposeB: false,
+                                  beta: 1, c, ldc: targetLayout.rowStride)
+                    }
                 }
             }
             swap(&bar, &nextBar)

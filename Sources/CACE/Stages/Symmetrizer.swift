@@ -23,21 +23,24 @@ struct Symmetrizer<T: FeatureScalar>: Sendable {
 
     /// B[m][q][c] from A[m][k][c] for one atom. With radial = 1 and channels = M C the same
     /// code maps A laid out [k][m][c] to B laid out [q][m][c], in long vector loops.
-    func forward(a: UnsafePointer<T>, b: UnsafeMutablePointer<T>, radial: Int, angular: Int, channels: Int) {
-        let q = featureCount, cs = channels
+    /// Rows of A and B (one per m and k or q) are `rowStride` apart (default: `channels`), so that
+    /// one atom's columns of a block's [k][atoms][M C] are read in place.
+    func forward(a: UnsafePointer<T>, b: UnsafeMutablePointer<T>, radial: Int, angular: Int, channels: Int,
+                 rowStride: Int? = nil) {
+        let q = featureCount, cs = channels, rs = rowStride ?? channels
         for m in 0..<radial {
-            let am = a + m * angular * cs
+            let am = a + m * angular * rs
             for feature in 0..<q {
-                let out = b + (m * q + feature) * cs
+                let out = b + (m * q + feature) * rs
                 for c in 0..<cs { out[c] = 0 }
                 for t in termStart[feature]..<termStart[feature + 1] {
                     let (k0, k1, k2, k3) = factors[t]
                     let p = prefactor[t]
                     switch order[t] {
-                    case 1: addScaled(cs, p, am + k0 * cs, into: out)
-                    case 2: addScaledProduct(cs, p, am + k0 * cs, am + k1 * cs, into: out)
-                    case 3: addScaledProduct(cs, p, am + k0 * cs, am + k1 * cs, am + k2 * cs, into: out)
-                    default: addScaledProduct(cs, p, am + k0 * cs, am + k1 * cs, am + k2 * cs, am + k3 * cs, into: out)
+                    case 1: addScaled(cs, p, am + k0 * rs, into: out)
+                    case 2: addScaledProduct(cs, p, am + k0 * rs, am + k1 * rs, into: out)
+                    case 3: addScaledProduct(cs, p, am + k0 * rs, am + k1 * rs, am + k2 * rs, into: out)
+                    default: addScaledProduct(cs, p, am + k0 * rs, am + k1 * rs, am + k2 * rs, am + k3 * rs, into: out)
                     }
                 }
             }
@@ -46,32 +49,32 @@ struct Symmetrizer<T: FeatureScalar>: Sendable {
 
     /// aBar[m][k][c] += dB/dA^T bBar for one atom (layouts as in `forward`).
     func backward(a: UnsafePointer<T>, bBar: UnsafePointer<T>, aBar: UnsafeMutablePointer<T>,
-                  radial: Int, angular: Int, channels: Int) {
-        let q = featureCount, cs = channels
+                  radial: Int, angular: Int, channels: Int, rowStride: Int? = nil) {
+        let q = featureCount, cs = channels, rs = rowStride ?? channels
         for m in 0..<radial {
-            let am = a + m * angular * cs
-            let gm = aBar + m * angular * cs
+            let am = a + m * angular * rs
+            let gm = aBar + m * angular * rs
             for feature in 0..<q {
-                let g = bBar + (m * q + feature) * cs
+                let g = bBar + (m * q + feature) * rs
                 for t in termStart[feature]..<termStart[feature + 1] {
                     let (k0, k1, k2, k3) = factors[t]
                     let p = prefactor[t]
-                    let a0 = am + k0 * cs, g0 = gm + k0 * cs
+                    let a0 = am + k0 * rs, g0 = gm + k0 * rs
                     switch order[t] {
                     case 1:
                         addScaled(cs, p, g, into: g0)
                     case 2 where k0 == k1:
                         addScaledProduct(cs, 2 * p, g, a0, into: g0)
                     case 2:
-                        termAdjoint(cs, p, g, (a0, am + k1 * cs), into: (g0, gm + k1 * cs))
+                        termAdjoint(cs, p, g, (a0, am + k1 * rs), into: (g0, gm + k1 * rs))
                     case 3:
-                        termAdjoint(cs, p, g, (a0, am + k1 * cs, am + k2 * cs), into: (g0, gm + k1 * cs, gm + k2 * cs))
+                        termAdjoint(cs, p, g, (a0, am + k1 * rs, am + k2 * rs), into: (g0, gm + k1 * rs, gm + k2 * rs))
                     default:
-                        let a1 = am + k1 * cs, a2 = am + k2 * cs, a3 = am + k3 * cs
+                        let a1 = am + k1 * rs, a2 = am + k2 * rs, a3 = am + k3 * rs
                         addScaledProduct(cs, p, g, a1, a2, a3, into: g0)
-                        addScaledProduct(cs, p, g, a0, a2, a3, into: gm + k1 * cs)
-                        addScaledProduct(cs, p, g, a0, a1, a3, into: gm + k2 * cs)
-                        addScaledProduct(cs, p, g, a0, a1, a2, into: gm + k3 * cs)
+                        addScaledProduct(cs, p, g, a0, a2, a3, into: gm + k1 * rs)
+                        addScaledProduct(cs, p, g, a0, a1, a3, into: gm + k2 * rs)
+                        addScaledProduct(cs, p, g, a0, a1, a2, into: gm + k3 * rs)
                     }
                 }
             }

@@ -9,8 +9,16 @@ import COpenBLAS
 /// process (`openblas_set_num_threads` is process-wide: a host that uses the same library for
 /// its own threaded products gets one thread too).
 enum BLAS {
-    /// Sets OpenBLAS to one thread, once (a global's initialiser runs once, thread-safely).
-    private static let singleThreaded: Void = openblas_set_num_threads(1)
+    /// Configures OpenBLAS once (a global's initialiser runs once, thread-safely): its kernels for
+    /// this CPU (`OpenBLASKernels`), one thread.
+    private static let singleThreaded: Void = {
+        OpenBLASKernels.replaceGenericFallback()
+        openblas_set_num_threads(1)
+    }()
+
+    /// Configures OpenBLAS now rather than at the first product (which may run in a worker thread);
+    /// an evaluator calls it when it is made.
+    static func prepare() { _ = singleThreaded }
 
     /// C[m][n] = A B^T + beta C (transposeB) or A B + beta C, row-major with leading dimensions.
     /// A is m x k; B is n x k (transposeB) or k x n.
