@@ -1,114 +1,112 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-/// Evaluation of models with T >= 1 message-passing layers (spec §5, §10, §12).
-/// Per-atom A and B of the layers t < T are stored for owned and ghost atoms; before layer t
-/// the ghosts receive A^{t-1} from their owners (forward exchange), and in the backward
-/// pass the adjoints of ghost rows are summed into their owners (reverse exchange). The last
-/// layer runs atom by atom together with the read-out and its adjoint, so it is never stored.
+/// Evaluation of models with T >= 1 message-passing layers (spec §5, §10, §12), in the
+/// invariant-major layout and with the edge kernels of the atom-by-atom path.
+///
+/// Memory: per atom (owned and ghost) only A^t (t < T), the Bchi weights, and their adjoints
+/// (`LayerFeatures`). Each pass over the atoms recomputes the edges of the atom it handles,
+/// so nothing is kept per edge. Passes:
+/// 1. layer 0, then each layer t < T, atom by atom, each after the ghosts got A^{t-1} (forward exchange);
+/// 2. the last layer with the read-out and its adjoint, atom by atom: its A^T never leaves the
+///    worker; the adjoint goes to A-bar^{T-1} of the atom and its senders, and to edge forces;
+/// 3. for t = T-1 ... 0: the Bchi hnet's adjoint on every atom, the ghosts' adjoints summed into
+///    their owners (reverse exchange), then layer t's adjoint atom by atom.
+/// Scatters to senders go to per-worker copies (worker 0 uses the shared arrays), summed after each pass.
 extension Evaluator {
     func evaluateWithMessagePassing(_ atoms: AtomsView, into targets: EvaluationTargets,
                                     communicator: any DomainCommunicator) throws(CACEError) -> EvaluationSummary {
+        switch precision {
+        case .double: return try evaluateLayered(atoms, into: targets, communicator: communicator, kernels: kernels)
+        case .single: return try evaluateLayered(atoms, into: targets, communicator: communicator, kernels: singleKernels)
+        }
+    }
+
+    private func evaluateLayered<T>(_ atoms: AtomsView, into targets: EvaluationTargets, communicator: any DomainCommunicator,
+                                    kernels k: FeatureKernels<T>) throws(CACEError) -> EvaluationSummary {
         let m = model
-        let T = m.layers.count
+        let layerCount = m.layers.count
         let nall = atoms.totalCount, nlocal = atoms.localCount
-        let list = atoms.neighbors
-        let species = atoms.species
+        let list = atoms.neighbors, species = atoms.species
+        let nk = k.angular.count, mc = k.radialBasisCount * k.channelCount, bWidth = m.invariantCount * mc
         var clock = StageClock(enabled: measuresStages)
         var times = StageTimes()
         defer { lastStageTimes = times }
-        let edges = try buildEdges(atoms)
-        // Read on this thread: a lazy property first touched by several workers is a data race.
-        let readout = layeredKernels
-        let f = FeatureArrays(model: m, atomCount: nall, features: scratch.features, adjoints: scratch.adjoints)
+        var maxEdges = 1
+        for ii in 0..<list.count { maxEdges = max(maxEdges, Int(list.counts[Int(list.atoms[ii])])) }
         let workers = max(1, min(threadCount, list.count / 16))
         let threads = scratch.threads(workers)
-        let work = threads.indices.map { LayerWork(model: m, buffer: threads[$0].atom, index: $0) }
-        /// Runs body(work, ii) for every listed owned atom handled by the model, on all workers.
-        func forEachListed(_ body: (LayerWork, Int, Int) throws(CACEError) -> Void) throws(CACEError) {
-            try parallelChunks(count: list.count, workers: workers) { (w, range) throws(CACEError) in
+        let f = LayerFeatures(kernels: k, atomCount: nall, values: scratch.features, adjoints: scratch.adjoints)
+        let aWidth = f.aWidth
+
+        /// Runs body(work, worker, i) for every listed owned atom handled by the model.
+        func forEachListed(_ body: (inout MessageWork<T>, Int, Int) throws(CACEError) -> Void) throws(CACEError) {
+            try parallelChunks(count: list.count, workers: workers) { (worker, range) throws(CACEError) in
+                var w = makeMessageWork(maxEdges: maxEdges, in: threads[worker], kernels: k)
                 for ii in range {
                     let i = Int(list.atoms[ii])
-                    if species[i] >= 0 { try body(work[w], ii, i) }
+                    if species[i] >= 0 { try body(&w, worker, i) }
                 }
             }
         }
-        /// Runs body(work, j) for atoms j in `atomsRange` handled by the model, on all workers.
-        func forEachAtom(_ atomsRange: Range<Int>, _ body: (LayerWork, Int) -> Void) {
-            let n = atomsRange.count
-            try? parallelChunks(count: n, workers: max(1, min(workers, n / 16))) { (w, range) in
-                for offset in range where species[atomsRange.lowerBound + offset] >= 0 {
-                    body(work[w], atomsRange.lowerBound + offset)
-                }
+        /// Runs body(work, j) for every atom j, owned or ghost, handled by the model.
+        func forEachAtom(_ body: (inout MessageWork<T>, Int) -> Void) {
+            try? parallelChunks(count: nall, workers: max(1, min(workers, nall / 16))) { (worker, range) in
+                var w = makeMessageWork(maxEdges: maxEdges, in: threads[worker], kernels: k)
+                for j in range where species[j] >= 0 { body(&w, j) }
             }
         }
+        /// B^t_j of a stored layer into w.b, then the hnet of layer t + 1 on it.
+        func hnetForward(_ t: Int, _ j: Int, _ w: inout MessageWork<T>) {
+            k.symmetrizer.forward(a: f.a(t, j), b: w.b, radial: 1, angular: nk, channels: mc)
+            k.layers[t].hnet?.forward(w.b, output: w.hnetOutput, scratch: w.hnetScratch)
+        }
 
-        // MessageAr's exponentials of layers t < T, kept from the forward pass when they fit in
-        // 256 MB; the last layer's are kept per atom, between its forward and backward.
-        let decayWidth = (m.maxL + 1) * f.nm * f.cs
-        let decayCount = max(0, T - 1) * edges.count * decayWidth
-        let decays: UnsafeMutablePointer<Double>? =
-            m.layers.contains { $0.arPrefactor != nil } && decayCount <= 1 << 25 ? scratch.decays.reserve(decayCount) : nil
-        func decayCache(_ t: Int) -> UnsafeMutablePointer<Double>? { decays.map { $0 + (t - 1) * edges.count * decayWidth } }
-
-        // ---- Forward: layers 0 ..< T on owned atoms, each after the ghosts got A^{t-1}.
-        if T > 0 { try forEachListed { (w, ii, i) in layerZeroForward(ii, i, species, edges, f, w, a: f.a(0, i), b: f.b(0, i)) } }
+        // ---- Forward: layer 0, then layers 1 ..< T, each stored for owned atoms.
+        if layerCount > 0 {
+            try forEachListed { (w, _, i) throws(CACEError) in
+                try atomFeatures(i, atoms, &w.atom, k)
+                f.a(0, i).update(from: w.atom.a, count: aWidth)
+            }
+        }
         times.edgesAndA += clock.lap()
-        for t in 1..<(T + 1) {   // empty for T = 0 (1...0 would trap)
-            let layer = m.layers[t - 1]
-            communicator.forwardExchange(f.a(t - 1), width: f.aWidth)
-            forEachAtom(nlocal..<nall) { (_, g) in
-                kernels.symmetrizer.forward(a: f.a(t - 1, g), b: f.b(t - 1, g), radial: f.nm, angular: f.nk, channels: f.cs)
-            }
-            if let bchi = layer.bchi {
-                forEachAtom(0..<nall) { (w, j) in
-                    bchi.network.forward(f.b(t - 1, j), output: w.hnetOutput, scratch: w.hnetScratch)
-                    expandBchiWeights(bchi, w.hnetOutput, into: f.omega(t, j))
+        for t in 1..<(layerCount + 1) {   // empty for T = 0 (1...0 would trap)
+            exchangeForward(f.a(t - 1), width: aWidth, atomCount: nall, communicator: communicator)
+            if k.layers[t - 1].hnet != nil {
+                forEachAtom { (w, j) in
+                    hnetForward(t - 1, j, &w)
+                    k.layers[t - 1].expandWeights(w.hnetOutput, into: f.omega(t, j), angularCount: nk, channelCount: k.channelCount)
                 }
             }
-            guard t < T else { break }   // the last layer runs atom by atom with the read-out
-            try forEachListed { (w, ii, i) in
-                layerForward(t, layer, ii, i, species, edges, f, w, a: f.a(t, i), b: f.b(t, i), decayCache: decayCache(t))
+            guard t < layerCount else { break }   // the last layer runs atom by atom with the read-out
+            try forEachListed { (w, _, i) throws(CACEError) in
+                try gatherEdgeFeatures(i, atoms, &w.atom, k)
+                layerForward(t, i, species, &w, k, f)
+                f.a(t, i).update(from: w.atom.a, count: aWidth)
             }
         }
         times.messagePassing += clock.lap()
 
-        /// The last layer's A^T, B^T of atom i in the worker's scratch, then its read-out features in w.x.
-        let lastDecayWidth = m.layers.last?.arPrefactor == nil ? 0 : decayWidth
-        func lastLayerForward(_ w: LayerWork, _ ii: Int, _ i: Int) {
-            for idx in 0..<f.aWidth { w.lastA[idx] = 0 }
-            if T == 0 {
-                layerZeroForward(ii, i, species, edges, f, w, a: w.lastA, b: w.lastB)
+        /// The last layer's A^T (in w.atom.a) and the stacked read-out features of atom i, then the heads.
+        func lastLayerForward(_ w: inout MessageWork<T>, _ i: Int) throws(CACEError) {
+            if layerCount == 0 {
+                try atomFeatures(i, atoms, &w.atom, k)
             } else {
-                layerForward(T, m.layers[T - 1], ii, i, species, edges, f, w, a: w.lastA, b: w.lastB,
-                             decayCache: lastLayerDecays(w, ii))
+                try gatherEdgeFeatures(i, atoms, &w.atom, k)
+                layerForward(layerCount, i, species, &w, k, f)
+                for t in 0..<layerCount {
+                    k.symmetrizer.forward(a: f.a(t, i), b: w.atom.x + t * bWidth, radial: 1, angular: nk, channels: mc)
+                }
             }
-            f.gatherReadoutFeatures(i, last: w.lastB, into: w.x)
-        }
-        /// Per-atom storage for the last layer's decays, indexed by the global edge number.
-        func lastLayerDecays(_ w: LayerWork, _ ii: Int) -> UnsafeMutablePointer<Double>? {
-            guard lastDecayWidth > 0 else { return nil }
-            let first = edges.start[ii], count = edges.start[ii + 1] - first
-            // shifted so that edge e of this atom is at + e * width, as in the global cache
-            return threads[w.index].decays.reserve(max(1, count) * lastDecayWidth) - first * lastDecayWidth
+            k.readoutForward(w.atom.x, headOutputs: w.atom.heads, scratch: w.atom.readout, scratchStride: k.readoutScratchStride)
         }
 
         // ---- With a long-range term, every atom's charge before any backward pass.
-        let heads = m.heads.count
-        let perAtom = scratch.perAtom.zeroed(nlocal * heads + 2 * nlocal)
-        let charges = perAtom + nlocal * heads, chargeBar = charges + nlocal
-        targets.atomEnergies?.initialize(repeating: 0, count: nlocal)
         var summary = EvaluationSummary()
+        targets.atomEnergies?.initialize(repeating: 0, count: nlocal)
+        let perAtom = scratch.perAtom.zeroed(2 * nlocal)
+        let charges = perAtom, chargeBar = perAtom + nlocal
         if let longRange = try longRangeTerm(for: atoms, communicator: communicator), let h = m.chargeHead {
-            try forEachListed { (w, ii, i) in
-                lastLayerForward(w, ii, i)
-                readout.readoutForward(w.x, headOutputs: w.heads, scratch: w.readout, scratchStride: m.readoutScratchStride)
-                charges[i] = w.heads[h]
+            try forEachListed { (w, _, i) throws(CACEError) in
+                try lastLayerForward(&w, i)
+                charges[i] = Double(w.atom.heads[h])
             }
             times.readout += clock.lap()
             let lr = try longRange.evaluate(atoms: atoms, charges: charges, chargeBar: chargeBar, forces: targets.forces,
@@ -120,102 +118,121 @@ extension Evaluator {
             times.longRange += clock.lap()
         }
 
-        // ---- The last layer, the read-out and its adjoint, and the last layer's adjoint, atom by
-        // atom: B-bar^t (t < T) of the atom, A-bar^{T-1} and omega-bar of its senders. Scatters to
-        // senders go to per-worker copies (worker 0 uses the shared arrays), summed afterwards.
-        let scatterWidth = nall * (f.aWidth + f.kc)
-        for idx in 0..<(nall * f.kc) { f.omegaBar[idx] = 0 }
-        for w in 1..<workers { _ = threads[w].scatter.zeroed(scatterWidth) }
-        try forEachListed { (w, ii, i) in
-            lastLayerForward(w, ii, i)
-            featureObserver?(i, UnsafeBufferPointer(start: w.x, count: m.featureCount))
-            readout.readoutForward(w.x, headOutputs: perAtom + i * heads, scratch: w.readout,
-                                          scratchStride: m.readoutScratchStride)
-            targets.atomEnergies?[i] += shortRangeEnergy(perAtom + i * heads)
-            headSeeds(w.seeds, chargeBar: chargeBar[i])
-            for idx in 0..<m.featureCount { w.xBar[idx] = 0 }
-            readout.readoutBackward(seeds: w.seeds, xBar: w.xBar, scratch: w.readout, scratchStride: m.readoutScratchStride)
-            f.scatterReadoutAdjoint(i, from: w.xBar, last: w.lastBBar)
-            for idx in 0..<f.aWidth { w.lastABar[idx] = 0 }
-            kernels.symmetrizer.backward(a: w.lastA, bBar: w.lastBBar, aBar: w.lastABar, radial: f.nm, angular: f.nk, channels: f.cs)
-            if T == 0 {
-                layerZeroBackward(ii, i, species, edges, f, w, aBar: w.lastABar)
-            } else {
-                let worker = w.index
-                let aBarTarget = worker == 0 ? f.aBar(T - 1) : threads[worker].scatter.pointer
-                let omegaBarTarget = worker == 0 ? f.omegaBar : threads[worker].scatter.pointer + nall * f.aWidth
-                layerBackward(T, m.layers[T - 1], ii, i, species, edges, f, w, aBar: w.lastABar, aBarTarget: aBarTarget,
-                              omegaBarTarget: omegaBarTarget, decayCache: lastLayerDecays(w, ii))
-            }
-        }
-        for ii in 0..<list.count where species[Int(list.atoms[ii])] >= 0 {
-            summary.energy += shortRangeEnergy(perAtom + Int(list.atoms[ii]) * heads)
-        }
-        times.backward += clock.lap()
-
-        // ---- Backward through the stored layers, t = T-1 ... 0 (the scatters of layer t + 1 first).
-        for t in stride(from: T - 1, through: 0, by: -1) {
-            let next = m.layers[t]   // layer t + 1 read A^t and B^t
-            for w in 1..<workers {
-                let partial = threads[w].scatter.pointer
-                let aTarget = f.aBar(t)
-                for idx in 0..<(nall * f.aWidth) { aTarget[idx] += partial[idx] }
-                for idx in 0..<(nall * f.kc) { f.omegaBar[idx] += partial[nall * f.aWidth + idx] }
-            }
-            // Bchi weights' adjoint -> hnet -> B-bar^t of every atom (ghosts included).
-            if let bchi = next.bchi {
-                forEachAtom(0..<nall) { (w, j) in
-                    reduceBchiWeightAdjoint(bchi, f.omegaBar + j * f.kc, into: w.hnetOutputBar)
-                    bchi.network.forward(f.b(t, j), output: w.hnetOutput, scratch: w.hnetScratch)
-                    bchi.network.backward(outputBar: w.hnetOutputBar, inputBar: f.bBar(t, j), scratch: w.hnetScratch)
-                }
-            }
-            // Symmetrizer adjoint of every atom (ghosts: from the Bchi above), then A-bar^t complete.
-            forEachAtom(0..<nall) { (_, j) in
-                kernels.symmetrizer.backward(a: f.a(t, j), bBar: f.bBar(t, j), aBar: f.aBar(t, j),
-                                             radial: f.nm, angular: f.nk, channels: f.cs)
-            }
-            communicator.reverseExchange(f.aBar(t), width: f.aWidth)
-            if t == 0 {
-                try forEachListed { (w, ii, i) in layerZeroBackward(ii, i, species, edges, f, w, aBar: f.aBar(0, i)) }
-                break
-            }
-            let layer = m.layers[t - 1]
-            for idx in 0..<(nall * f.kc) { f.omegaBar[idx] = 0 }
-            for w in 1..<workers { _ = threads[w].scatter.zeroed(scatterWidth) }
-            try forEachListed { (w, ii, i) in
-                let worker = w.index
-                let aBarTarget = worker == 0 ? f.aBar(t - 1) : threads[worker].scatter.pointer
-                let omegaBarTarget = worker == 0 ? f.omegaBar : threads[worker].scatter.pointer + nall * f.aWidth
-                layerBackward(t, layer, ii, i, species, edges, f, w, aBar: f.aBar(t, i), aBarTarget: aBarTarget,
-                              omegaBarTarget: omegaBarTarget, decayCache: decayCache(t))
-            }
-        }
-
-        // ---- Edge gradients to forces and virial; workers > 0 add into their own buffers.
+        // Forces and per-atom virials: worker 0 adds into the targets, the others into their own buffers.
         let forceCount = 3 * nall, virialCount = targets.atomVirials == nil ? 0 : 6 * nall
+        for w in 1..<workers {
+            _ = threads[w].forces.zeroed(forceCount)
+            if virialCount > 0 { _ = threads[w].virials.zeroed(virialCount) }
+        }
+        func forceTarget(_ worker: Int) -> UnsafeMutablePointer<Double> { worker == 0 ? targets.forces : threads[worker].forces.pointer }
+        func virialTarget(_ worker: Int) -> UnsafeMutablePointer<Double>? {
+            virialCount == 0 ? nil : worker == 0 ? targets.atomVirials : threads[worker].virials.pointer
+        }
         var tallies = [VirialTally](repeating: VirialTally(), count: workers)
+        var energies = [Double](repeating: 0, count: workers)
+        let scatterWidth = nall * (aWidth + f.omegaBarWidth)
+        /// Where worker w adds A-bar^{t-1} and omega-bar of layer t's senders.
+        func scatterTargets(_ worker: Int, _ t: Int) -> (UnsafeMutablePointer<T>, UnsafeMutablePointer<T>) {
+            if worker == 0 { return (f.aBar(t - 1), f.omegaBar) }
+            let base = threads[worker].scatter.reserve(scatterWidth * MemoryLayout<T>.stride / 8 + 1)
+            let typed = UnsafeMutableRawPointer(base).bindMemory(to: T.self, capacity: scatterWidth)
+            return (typed, typed + nall * aWidth)
+        }
+        func clearScatter() {
+            f.omegaBar.initialize(repeating: 0, count: nall * f.omegaBarWidth)
+            for w in 1..<workers { scatterTargets(w, 1).0.initialize(repeating: 0, count: scatterWidth) }
+        }
+        func addScatter(into t: Int) {
+            for w in 1..<workers {
+                let (aBar, omegaBar) = scatterTargets(w, t + 1)
+                let target = f.aBar(t)
+                for idx in 0..<(nall * aWidth) { target[idx] += aBar[idx] }
+                for idx in 0..<(nall * f.omegaBarWidth) { f.omegaBar[idx] += omegaBar[idx] }
+            }
+        }
+
+        // ---- The last layer, the read-out and its adjoint, and the last layer's adjoint, atom by atom.
+        let order = featureObserver == nil ? [] : FeatureKernels<T>.stackedOrder(m)
+        if layerCount > 0 { clearScatter() }
         try tallies.withUnsafeMutableBufferPointer { (tallyBuffer) throws(CACEError) in
             let tally = tallyBuffer.baseAddress.unsafelyUnwrapped
-            try parallelChunks(count: list.count, workers: workers) { (w, range) throws(CACEError) in
-                var forces = targets.forces, atomVirials = targets.atomVirials
-                if w > 0 {
-                    forces = threads[w].forces.zeroed(forceCount)
-                    if virialCount > 0 { atomVirials = threads[w].virials.zeroed(virialCount) }
-                }
-                guard let first = range.first, let last = range.last else { return }
-                for e in edges.start[first]..<edges.start[last + 1] {
-                    let i = edges.receivers[e], j = edges.senders[e]
-                    let r = (edges.vectors[3 * e], edges.vectors[3 * e + 1], edges.vectors[3 * e + 2])
-                    let g = kernels.edgeGradient(r, edges.lengths[e], yBar: edges.yBar + e * f.nk, dBar: edges.dBar[e],
-                                                 powers: work[w].powers)
-                    applyEdgeForce(g, receiver: i, sender: j, forces: forces)
-                    tally[w].add(r, g, receiver: i, sender: j, atomVirials: atomVirials)
+            try energies.withUnsafeMutableBufferPointer { (energyBuffer) throws(CACEError) in
+                let energy = energyBuffer.baseAddress.unsafelyUnwrapped
+                try forEachListed { (w, worker, i) throws(CACEError) in
+                    try lastLayerForward(&w, i)
+                    if let observe = featureObserver {
+                        var upstream = [Double](repeating: 0, count: m.featureCount)
+                        for (q, u) in order.enumerated() { upstream[u] = Double(w.atom.x[q]) }
+                        upstream.withUnsafeBufferPointer { observe(i, $0) }
+                    }
+                    let atomEnergy = shortRangeEnergy(w.atom.heads)
+                    energy[worker] += atomEnergy
+                    targets.atomEnergies?[i] += atomEnergy
+                    headSeeds(w.atom.seeds, chargeBar: chargeBar[i])
+                    w.atom.xBar.initialize(repeating: 0, count: m.featureCount)
+                    k.readoutBackward(seeds: w.atom.seeds, xBar: w.atom.xBar, scratch: w.atom.readout,
+                                      scratchStride: k.readoutScratchStride)
+                    let forces = forceTarget(worker), atomVirials = virialTarget(worker)
+                    if layerCount == 0 {
+                        w.atom.aBar.initialize(repeating: 0, count: aWidth)
+                        k.symmetrizer.backward(a: w.atom.a, bBar: w.atom.xBar, aBar: w.atom.aBar, radial: 1, angular: nk, channels: mc)
+                        layerZeroBackward(i, species, &w.atom, k, aBar: w.atom.aBar, forces: forces, virial: &tally[worker],
+                                          atomVirials: atomVirials)
+                        return
+                    }
+                    let (aBarTarget, omegaBarTarget) = scatterTargets(worker, layerCount)
+                    // The read-out's adjoint of the stored layers' B^t_i: only atom i's rows.
+                    for t in 0..<layerCount {
+                        let row = t == layerCount - 1 ? aBarTarget + i * aWidth : f.aBar(t, i)
+                        k.symmetrizer.backward(a: f.a(t, i), bBar: w.atom.xBar + t * bWidth, aBar: row, radial: 1,
+                                               angular: nk, channels: mc)
+                    }
+                    w.atom.aBar.initialize(repeating: 0, count: aWidth)
+                    k.symmetrizer.backward(a: w.atom.a, bBar: w.atom.xBar + layerCount * bWidth, aBar: w.atom.aBar,
+                                           radial: 1, angular: nk, channels: mc)
+                    layerBackward(layerCount, i, species, &w, k, f, aBarTarget: aBarTarget, omegaBarTarget: omegaBarTarget,
+                                  forces: forces, virial: &tally[worker], atomVirials: atomVirials)
                 }
             }
         }
         times.backward += clock.lap()
+
+        // ---- Backward through the stored layers, t = T-1 ... 0.
+        for t in stride(from: layerCount - 1, through: 0, by: -1) {
+            addScatter(into: t)
+            if let hnet = k.layers[t].hnet {   // omega-bar of layer t + 1 -> hnet -> B-bar^t -> A-bar^t, every atom
+                forEachAtom { (w, j) in
+                    hnetForward(t, j, &w)
+                    k.layers[t].reduceWeightAdjoint(f.omegaBar(j), into: w.hnetOutputBar, angularCount: nk,
+                                                    channelCount: k.channelCount)
+                    w.bBar.initialize(repeating: 0, count: bWidth)
+                    hnet.backward(outputBar: w.hnetOutputBar, inputBar: w.bBar, scratch: w.hnetScratch)
+                    k.symmetrizer.backward(a: f.a(t, j), bBar: w.bBar, aBar: f.aBar(t, j), radial: 1, angular: nk, channels: mc)
+                }
+            }
+            exchangeReverse(f.aBar(t), width: aWidth, atomCount: nall, communicator: communicator)
+            if t > 0 { clearScatter() }
+            try tallies.withUnsafeMutableBufferPointer { (tallyBuffer) throws(CACEError) in
+                let tally = tallyBuffer.baseAddress.unsafelyUnwrapped
+                try forEachListed { (w, worker, i) throws(CACEError) in
+                    try gatherEdgeFeatures(i, atoms, &w.atom, k)
+                    if t == 0 {
+                        layerZeroBackward(i, species, &w.atom, k, aBar: f.aBar(0, i), forces: forceTarget(worker),
+                                          virial: &tally[worker], atomVirials: virialTarget(worker))
+                    } else {
+                        let (aBarTarget, omegaBarTarget) = scatterTargets(worker, t)
+                        w.atom.a.update(from: f.a(t, i), count: aWidth)
+                        w.atom.aBar.update(from: f.aBar(t, i), count: aWidth)
+                        layerBackward(t, i, species, &w, k, f, aBarTarget: aBarTarget, omegaBarTarget: omegaBarTarget,
+                                      forces: forceTarget(worker), virial: &tally[worker], atomVirials: virialTarget(worker))
+                    }
+                }
+            }
+        }
+        times.backward += clock.lap()
+
         for w in 0..<workers {
+            summary.energy += energies[w]
             for c in 0..<6 { summary.virial[c] += tallies[w].components[c] }
             guard w > 0 else { continue }
             for idx in 0..<forceCount { targets.forces[idx] += threads[w].forces.pointer[idx] }
@@ -224,5 +241,28 @@ extension Evaluator {
             }
         }
         return summary
+    }
+
+    /// The host's exchanges carry Double rows; single-precision rows are staged through Double.
+    private func exchangeForward<T: FeatureScalar>(_ rows: UnsafeMutablePointer<T>, width: Int, atomCount: Int,
+                                                   communicator: any DomainCommunicator) {
+        withDoubleRows(rows, count: width * atomCount) { communicator.forwardExchange($0, width: width) }
+    }
+
+    private func exchangeReverse<T: FeatureScalar>(_ rows: UnsafeMutablePointer<T>, width: Int, atomCount: Int,
+                                                   communicator: any DomainCommunicator) {
+        withDoubleRows(rows, count: width * atomCount) { communicator.reverseExchange($0, width: width) }
+    }
+
+    private func withDoubleRows<T: FeatureScalar>(_ rows: UnsafeMutablePointer<T>, count: Int,
+                                                  _ body: (UnsafeMutablePointer<Double>) -> Void) {
+        if T.self == Double.self {
+            body(UnsafeMutableRawPointer(rows).assumingMemoryBound(to: Double.self))
+            return
+        }
+        let staged = scratch.exchange.reserve(count)
+        for idx in 0..<count { staged[idx] = Double(rows[idx]) }
+        body(staged)
+        for idx in 0..<count { rows[idx] = T(staged[idx]) }
     }
 }

@@ -46,12 +46,8 @@ public final class Evaluator {
     let scratch = EvaluatorScratch()
     let kernels: FeatureKernels<Double>
     private(set) lazy var singleKernels = FeatureKernels<Float>(model)
-    /// Invariant-major kernels for the descriptor API's layer-0 features (those of `kernels`
-    /// for models without message passing).
-    private(set) lazy var descriptorKernels = kernels.invariantMajor ? kernels : FeatureKernels(model, invariantMajor: true)
-    /// Kernels in upstream's layouts for the layered path (those of `kernels` unless the model
-    /// has no message passing and `usesLayeredPath` is set).
-    private(set) lazy var layeredKernels = kernels.invariantMajor ? FeatureKernels(model, invariantMajor: false) : kernels
+    /// The kernels of the descriptor API's layer-0 features.
+    var descriptorKernels: FeatureKernels<Double> { kernels }
 
     public init(model: CACEModel) {
         self.model = model
@@ -63,9 +59,6 @@ public final class Evaluator {
     public func evaluate(_ atoms: AtomsView, into targets: EvaluationTargets,
                          communicator: any DomainCommunicator) throws(CACEError) -> EvaluationSummary {
         try validate(atoms)
-        if precision == .single, !model.layers.isEmpty {
-            throw .argument(Evaluator.singlePrecisionUnavailable(model))
-        }
         var summary: EvaluationSummary
         if model.layers.isEmpty && !usesLayeredPath {
             summary = try evaluateAtomByAtom(atoms, into: targets, communicator: communicator)

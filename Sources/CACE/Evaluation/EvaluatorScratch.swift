@@ -6,7 +6,8 @@ final class ThreadScratch: @unchecked Sendable {
     let forces = ScratchBuffer()
     let virials = ScratchBuffer()
     let scatter = ScratchBuffer()     // per-worker sender adjoints (message passing)
-    let decays = ScratchBuffer()      // MessageAr decays of the last layer for one atom
+    let layer = ScratchBuffer()       // per-atom message-passing work, in the evaluation's precision
+    let decays = ScratchBuffer()      // MessageAr decays of one edge
     let canonical = ScratchBuffer()   // canonical power sums and per-edge radial functions (T)
     let canonicalGeometry = ScratchBuffer()
 }
@@ -21,21 +22,19 @@ final class EvaluatorScratch {
         return threadScratch
     }
 
-    let edges = ScratchBuffer()       // per-edge arrays
-    let edgeIndex = IndexBuffer()     // senders and receivers of edges
-    let features = ScratchBuffer()    // per-atom feature arrays of every layer
+    let features = ScratchBuffer()    // per-atom features of the layers t < T (A, omega)
     let adjoints = ScratchBuffer()    // their adjoints
     let perAtom = ScratchBuffer()     // head outputs, charges, their adjoints
-    let decays = ScratchBuffer()      // MessageAr exponentials per edge
+    let exchange = ScratchBuffer()    // single precision: rows staged in Double for the host's exchange
 
     /// Bytes held by each kind of buffer (the threads' buffers summed), for memory reports.
     var usage: [(component: String, bytes: Int)] {
         let perThread = threadScratch.reduce(0) { total, t in
             total + t.atom.bytes + t.features.bytes + t.senders.bytes + t.forces.bytes + t.virials.bytes
-                + t.scatter.bytes + t.decays.bytes + t.canonical.bytes + t.canonicalGeometry.bytes
+                + t.scatter.bytes + t.layer.bytes + t.decays.bytes + t.canonical.bytes + t.canonicalGeometry.bytes
         }
-        return [("edge_arrays", edges.bytes + edgeIndex.bytes), ("layer_features", features.bytes),
-                ("layer_adjoints", adjoints.bytes), ("per_atom_outputs", perAtom.bytes),
-                ("ar_decay_cache", decays.bytes), ("per_thread_scratch", perThread)]
+        return [("layer_features", features.bytes), ("layer_adjoints", adjoints.bytes),
+                ("exchange_staging", exchange.bytes), ("per_atom_outputs", perAtom.bytes),
+                ("per_thread_scratch", perThread)]
     }
 }

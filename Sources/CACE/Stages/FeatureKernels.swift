@@ -18,10 +18,14 @@ final class FeatureKernels<T: FeatureScalar>: Sendable {
     let heads: [(network: DenseNetwork<T>, linear: DenseLayer<T>?)]
     /// Scratch values one head's read-out needs (the largest over the heads).
     let readoutScratchStride: Int
-    /// Models without message passing lay A out [k][m][c] and B [q][m][c] (invariant-major),
-    /// so that the symmetrizer runs over all M C values of a term at once; the read-out
-    /// weights are permuted to match. Message passing keeps upstream's [m][k][c], [m][q][c].
+    /// Both evaluation paths lay A out [k][m][c] and B [q][m][c] (invariant-major), so that
+    /// every term runs over all M C values at once; the read-out and hnet weights are permuted
+    /// to match. `invariantMajor: false` keeps upstream's [m][k][c], [m][q][c] (stage tests).
     let invariantMajor: Bool
+    /// The message-passing layers' weights (invariant-major kernels only).
+    let layers: [LayerKernels<T>]
+    /// degreeOfAngular[k] = l of angular function k.
+    let degreeOfAngular: [Int]
     /// `fusedTransform` of the model when invariant-major, else empty.
     let fused: [T]
     /// Edge features and gradients over vector lanes of edges (models without message passing).
@@ -30,16 +34,14 @@ final class FeatureKernels<T: FeatureScalar>: Sendable {
     /// (invariant-major kernels only), else nil.
     let canonical: CanonicalCorrelation<T>?
 
-    /// - Parameter invariantMajor: the atom-by-atom layouts; defaults to whether `m` has no
-    ///   message passing (the layered path run on such a model passes false).
-    init(_ m: CACEModel, invariantMajor: Bool? = nil) {
+    init(_ m: CACEModel, invariantMajor: Bool = true) {
         (elementCount, radialFunctionCount, radialBasisCount, channelCount, featureCount) =
             (m.elementCount, m.radialFunctionCount, m.radialBasisCount, m.channelCount, m.featureCount)
         (radialBasis, cutoffFunction, angular) = (m.radialBasis, m.cutoffFunction, m.angular)
         edgeChannels = m.edgeChannels.map { T($0) }
         radialTransform = m.radialTransform.map { T($0) }
         symmetrizer = Symmetrizer(converting: m.symmetrizer)
-        self.invariantMajor = invariantMajor ?? m.layers.isEmpty
+        self.invariantMajor = invariantMajor
         readoutScratchStride = m.readoutScratchStride
         fused = self.invariantMajor ? FeatureKernels.fusedTransform(m) : []
         edgeBatch = EdgeBatchKernel(radialBasis: m.radialBasis, cutoffFunction: m.cutoffFunction, angular: m.angular)
@@ -48,10 +50,14 @@ final class FeatureKernels<T: FeatureScalar>: Sendable {
                                    angular: m.angular, radialCount: m.radialFunctionCount,
                                    columns: m.radialBasisCount * m.channelCount, elementCount: m.elementCount)
             : nil
-        let order = self.invariantMajor ? FeatureKernels.invariantMajorOrder(m) : Array(0..<m.featureCount)
-        // Invariant-major kernels of a message-passing model serve the descriptor's layer 0 only:
-        // its heads read the stacked features of every layer, which this layout does not hold.
-        heads = self.invariantMajor && !m.layers.isEmpty ? [] : m.heads.map { head in
+        let order = invariantMajor ? FeatureKernels.stackedOrder(m) : Array(0..<m.featureCount)
+        let layerOrder = FeatureKernels.invariantMajorOrder(m)
+        layers = invariantMajor ? m.layers.map { LayerKernels($0, angularCount: m.angularCount, channelCount: m.channelCount,
+                                                               order: layerOrder) } : []
+        var degrees = [Int](repeating: 0, count: m.angularCount)
+        for (l, group) in m.angular.groups.enumerated() { for k in group { degrees[k] = l } }
+        degreeOfAngular = degrees
+        heads = m.heads.map { head in
             (DenseNetwork(converting: head.network, inputOrder: order),
              head.linear.map { DenseLayer(converting: $0, inputOrder: order) })
         }
@@ -62,6 +68,15 @@ final class FeatureKernels<T: FeatureScalar>: Sendable {
         let (nm, nq, cs) = (m.radialBasisCount, m.invariantCount, m.channelCount)
         var order = [Int](repeating: 0, count: nm * nq * cs)
         for q in 0..<nq { for mm in 0..<nm { for c in 0..<cs { order[(q * nm + mm) * cs + c] = (mm * nq + q) * cs + c } } }
+        return order
+    }
+
+    /// order[t B + f] = upstream read-out feature index (order_B[f] (T+1) + t) of layer t's
+    /// invariant-major feature f, B = M Q C: the stacked read-out input is [t][q][m][c].
+    static func stackedOrder(_ m: CACEModel) -> [Int] {
+        let layer = invariantMajorOrder(m), width = layer.count, stack = m.layers.count + 1
+        var order = [Int](repeating: 0, count: width * stack)
+        for t in 0..<stack { for f in 0..<width { order[t * width + f] = layer[f] * stack + t } }
         return order
     }
 

@@ -1,205 +1,220 @@
-/// The per-atom stages of the message-passing path (spec §3.8–3.9, §5, §10 R2–R3). Each
-/// writes only rows of its own atom i, its own edges, or the scatter targets it is given.
+/// The per-atom stages of the message-passing path (spec §3.8–3.9, §5, §10 R2–R3) in the
+/// invariant-major layout A[k][m][c] of the atom-by-atom path, on an atom's edges held as
+/// structure of arrays in `AtomWork`. Each stage writes only its own atom's scratch, the
+/// adjoint targets it is given, and (through `applyEdgeAdjoints`) forces.
 extension Evaluator {
-    /// A^0_i and B^0_i from the edges of atom i.
-    func layerZeroForward(_ ii: Int, _ i: Int, _ species: UnsafePointer<Int32>, _ edges: EdgeArrays,
-                          _ f: FeatureArrays, _ w: LayerWork, a ai: UnsafeMutablePointer<Double>,
-                          b bi: UnsafeMutablePointer<Double>) {
-        for idx in 0..<(f.nz * f.nr * f.nk) { w.p[idx] = 0 }
-        for e in edges.start[ii]..<edges.start[ii + 1] {
-            kernels.accumulateOuter(w.p + Int(species[edges.senders[e]]) * f.nr * f.nk, rho: edges.rho + e * f.nr,
-                              y: edges.y + e * f.nk, weight: 1)
+    /// The edges of atom i with their radial and angular features (padding edges have rho = 0).
+    func gatherEdgeFeatures<T>(_ i: Int, _ atoms: AtomsView, _ w: inout AtomWork<T>, _ k: FeatureKernels<T>) throws(CACEError) {
+        try gatherEdges(i, atoms, &w)
+        let stride = w.stride
+        k.edgeBatch.features(count: w.edgeCount, stride: stride, d: w.d, r: w.r, lengths: w.lengths, rho: w.rho,
+                             rhoDerivative: w.rhoDerivative, y: w.y, scratch: w.laneScratch)
+        for e in 0..<w.edgeCount where w.senders[e] < 0 {
+            for n in 0..<k.radialFunctionCount { w.rho[n * stride + e] = 0 }
         }
-        kernels.expandChannels(w.p, receiver: Int(species[i]), into: w.channelWork)
-        kernels.radialTransform(w.channelWork, into: ai, scale: 1)
-        kernels.symmetrizer.forward(a: ai, b: bi, radial: f.nm, angular: f.nk, channels: f.cs)
     }
 
-    /// A^t_i = gamma (Ar + RT(S)) + memory, and B^t_i (spec §5.4), added to `ai` (zero on entry) and written to `bi`.
-    func layerForward(_ t: Int, _ layer: MessagePassingLayer, _ ii: Int, _ i: Int, _ species: UnsafePointer<Int32>,
-                      _ edges: EdgeArrays, _ f: FeatureArrays, _ w: LayerWork, a ai: UnsafeMutablePointer<Double>,
-                      b bi: UnsafeMutablePointer<Double>, decayCache: UnsafeMutablePointer<Double>?) {
-        let m = model
-        let (nm, nk, cs, nr, nz) = (f.nm, f.nk, f.cs, f.nr, f.nz)
-        let zi = Int(species[i])
-        let previous = f.a(t - 1, i)
-        if let mu = layer.memory {
-            mu.withUnsafeBufferPointer { muBuffer in
-                for (l, group) in m.angular.groups.enumerated() {
-                    for mm in 0..<nm {
-                        let row = muBuffer.baseAddress.unsafelyUnwrapped + (l * nm + mm) * cs
-                        for k in group {
-                            addScaledProduct(cs, 1, row, previous + (mm * nk + k) * cs, into: ai + (mm * nk + k) * cs)
-                        }
-                    }
-                }
+    /// p[z][n][k] = sum over the edges e of sender element z of rho[n][e] y[k][e].
+    func edgeMoments<T>(_ w: AtomWork<T>, y: UnsafePointer<T>, into p: UnsafeMutablePointer<T>, _ k: FeatureKernels<T>) {
+        let nr = k.radialFunctionCount, nk = k.angular.count, stride = w.stride
+        for z in 0..<k.elementCount {
+            let start = w.groupStart[z], length = w.groupStart[z + 1] - start
+            let pz = p + z * nr * nk, rho = w.rho + start, yz = y + start
+            var q = 0
+            while q + 1 < nk {   // two angular rows per pass over rho
+                dots(length, rows: nr, rho, xStride: stride, yz + q * stride, yz + (q + 1) * stride,
+                     into: pz + q, pz + q + 1, outStride: nk)
+                q += 2
+            }
+            if q < nk { dots(length, rows: nr, rho, xStride: stride, yz + q * stride, into: pz + q, outStride: nk) }
+        }
+    }
+
+    /// yBar[k][e] = sum_n pBar[z_e][n][k] rho[n][e] and rhoBar[n][e] = sum_k pBar[z_e][n][k] Y[k][e]
+    /// (overwritten): the adjoint of `edgeMoments` with unit weights.
+    func edgeMomentsAdjoint<T>(_ w: AtomWork<T>, pBar: UnsafePointer<T>, _ k: FeatureKernels<T>) {
+        let nr = k.radialFunctionCount, nk = k.angular.count, stride = w.stride
+        w.yBar.initialize(repeating: 0, count: nk * stride)
+        w.rhoBar.initialize(repeating: 0, count: nr * stride)
+        for z in 0..<k.elementCount {
+            let start = w.groupStart[z], length = w.groupStart[z + 1] - start
+            let pz = pBar + z * nr * nk
+            for q in 0..<nk {
+                addCombination(length, rows: nr, pz + q, cStride: nk, w.rho + start, xStride: stride,
+                               into: w.yBar + q * stride + start)
+            }
+            for n in 0..<nr {
+                addCombination(length, rows: nk, pz + n * nk, cStride: 1, w.y + start, xStride: stride,
+                               into: w.rhoBar + n * stride + start)
             }
         }
-        if let prefactor = layer.arPrefactor, let inverse = layer.arInverseLength {
-            let phi = w.arWork
-            let lmc = m.angular.groups.count * nm * cs
-            for e in edges.start[ii]..<edges.start[ii + 1] {
-                let aj = f.a(t - 1, edges.senders[e])
-                let d = edges.lengths[e], cutoff = edges.cutoff[e]
-                let decays = decayCache.map { $0 + e * lmc } ?? w.decays   // a cache keeps them for the backward pass
-                messageArDecays(lmc, distance: d, scale: m.messageNorm, prefactor: prefactor, inverse: inverse, into: decays)
-                for (l, group) in m.angular.groups.enumerated() {
-                    for mm in 0..<nm {
-                        for c in 0..<cs { phi[c] = decays[(l * nm + mm) * cs + c] * cutoff }
-                        for k in group {
-                            addScaledProduct(cs, 1, phi, aj + (mm * nk + k) * cs, into: ai + (mm * nk + k) * cs)
-                        }
-                    }
+    }
+
+    /// Forces and virial of atom i's edges from yBar, rhoBar and an extra dE/dd per edge.
+    func applyEdgeAdjoints<T>(_ i: Int, _ w: inout AtomWork<T>, _ k: FeatureKernels<T>, extraDBar: UnsafePointer<T>?,
+                              forces: UnsafeMutablePointer<Double>, virial: inout VirialTally,
+                              atomVirials: UnsafeMutablePointer<Double>?) {
+        let stride = w.stride, count = w.edgeCount
+        if let extra = extraDBar { w.dBar.update(from: extra, count: count) } else { w.dBar.initialize(repeating: 0, count: count) }
+        for n in 0..<k.radialFunctionCount {
+            addScaledProduct(count, 1, w.rhoBar + n * stride, w.rhoDerivative + n * stride, into: w.dBar)
+        }
+        k.edgeBatch.gradients(count: count, stride: stride, d: w.d, r: w.r, yBar: w.yBar, dBar: w.dBar, g: w.g,
+                              scratch: w.laneScratch)
+        var receiverForce = (0.0, 0.0, 0.0)
+        for e in 0..<count {
+            let j = w.senders[e]
+            guard j >= 0 else { continue }
+            let g = (Double(w.g[e]), Double(w.g[stride + e]), Double(w.g[2 * stride + e]))
+            let r = (w.vectors[3 * e], w.vectors[3 * e + 1], w.vectors[3 * e + 2])
+            receiverForce.0 -= g.0; receiverForce.1 -= g.1; receiverForce.2 -= g.2
+            forces[3 * j] += g.0; forces[3 * j + 1] += g.1; forces[3 * j + 2] += g.2
+            virial.add(r, g, receiver: i, sender: j, atomVirials: atomVirials)
+        }
+        forces[3 * i] += receiverForce.0; forces[3 * i + 1] += receiverForce.1; forces[3 * i + 2] += receiverForce.2
+    }
+
+    /// MessageAr's factor phi[l][m c] = decay f(d) of one edge and, when asked, d phi / d d.
+    func messageArFactors<T>(_ layer: LayerKernels<T>, distance d: Double, _ w: MessageWork<T>, derivative: Bool, count: Int) {
+        guard let prefactor = layer.arPrefactor, let inverse = layer.arInverseLength else { return }
+        messageArDecays(count, distance: d, scale: model.messageNorm, prefactor: prefactor, inverse: inverse, into: w.decays)
+        let (f, df) = model.cutoffFunction.evaluate(d)
+        for x in 0..<count { w.phi[x] = T(w.decays[x] * f) }
+        guard derivative else { return }
+        inverse.withUnsafeBufferPointer { inv in
+            for x in 0..<count { w.phiDerivative[x] = T(w.decays[x] * (df - inv[x] * f)) }
+        }
+    }
+
+    /// edgeWeight[e] = message norm times the scalar Bchi weight of edge e's sender (0 for padding).
+    func scalarEdgeWeights<T>(_ t: Int, _ w: MessageWork<T>, _ f: LayerFeatures<T>) {
+        let norm = T(model.messageNorm)
+        for e in 0..<w.atom.edgeCount {
+            let j = w.atom.senders[e]
+            w.edgeWeight[e] = j < 0 ? 0 : norm * f.omega(t, j)[0]
+        }
+    }
+
+    /// A^t_i and B^t_i (spec §5.4) of layer t >= 1 into `w.atom.a` and `w.atom.x + t B`, from the
+    /// edges already in `w.atom`.
+    func layerForward<T>(_ t: Int, _ i: Int, _ species: UnsafePointer<Int32>, _ w: inout MessageWork<T>,
+                         _ k: FeatureKernels<T>, _ f: LayerFeatures<T>) {
+        let layer = k.layers[t - 1]
+        let nk = k.angular.count, mc = k.radialBasisCount * k.channelCount, nl = k.angular.groups.count
+        let a = w.atom.a, zi = Int(species[i])
+        a.initialize(repeating: 0, count: nk * mc)
+        k.degreeOfAngular.withUnsafeBufferPointer { degrees in
+            let degree = degrees.baseAddress.unsafelyUnwrapped
+            if let memory = layer.memory {
+                memory.withUnsafeBufferPointer { mu in
+                    let previous = f.a(t - 1, i), mu = mu.baseAddress.unsafelyUnwrapped
+                    for q in 0..<nk { addScaledProduct(mc, 1, mu + degree[q] * mc, previous + q * mc, into: a + q * mc) }
+                }
+            }
+            if layer.arPrefactor != nil {
+                for e in 0..<w.atom.edgeCount where w.atom.senders[e] >= 0 {
+                    messageArFactors(layer, distance: w.atom.lengths[e], w, derivative: false, count: nl * mc)
+                    let aj = f.a(t - 1, w.atom.senders[e])
+                    for q in 0..<nk { addScaledProduct(mc, 1, w.phi + degree[q] * mc, aj + q * mc, into: a + q * mc) }
                 }
             }
         }
         if let bchi = layer.bchi, bchi.isScalar {
-            // One weight per sender: S = sum_z chi[z][zi] (x) sum_{e from z} w_j rho_e (x) Y_e, then RT.
-            for idx in 0..<(nz * nr * nk) { w.p[idx] = 0 }
-            for e in edges.start[ii]..<edges.start[ii + 1] {
-                let j = edges.senders[e]
-                kernels.accumulateOuter(w.p + Int(species[j]) * nr * nk, rho: edges.rho + e * nr, y: edges.y + e * nk,
-                                  weight: f.omega(t, j)[0])
+            // S = sum_e w_j rho_e (x) Y_e per sender element, then channels and RT fused (as layer 0).
+            scalarEdgeWeights(t, w, f)
+            let stride = w.atom.stride
+            for q in 0..<nk {
+                for e in 0..<w.atom.edgeCount { w.weightedY[q * stride + e] = w.atom.y[q * stride + e] * w.edgeWeight[e] }
             }
-            kernels.expandChannels(w.p, receiver: zi, into: w.channelWork)
-            kernels.radialTransform(w.channelWork, into: ai, scale: m.messageNorm)
+            edgeMoments(w.atom, y: w.weightedY, into: w.atom.p, k)
+            k.channelsAndTransform(w.atom.p, receiver: zi, into: w.atom.aBar)
+            for idx in 0..<(nk * mc) { a[idx] += w.atom.aBar[idx] }
         } else if layer.bchi != nil {
-            // S[n][k][c] = sum_e chi_e[c] rho_e[n] Y_e[k] omega_j[k][c], then RT.
-            for idx in 0..<(nr * nk * cs) { w.channelWork[idx] = 0 }
-            m.edgeChannels.withUnsafeBufferPointer { chi in
-                for e in edges.start[ii]..<edges.start[ii + 1] {
-                    let j = edges.senders[e]
-                    let weights = chi.baseAddress.unsafelyUnwrapped + (Int(species[j]) * nz + zi) * cs
-                    let oj = f.omega(t, j)
-                    let rho = edges.rho + e * nr, y = edges.y + e * nk
-                    for n in 0..<nr {
-                        for k in 0..<nk {
-                            addScaledProduct(cs, rho[n] * y[k], weights, oj + k * cs, into: w.channelWork + (n * nk + k) * cs)
-                        }
-                    }
-                }
-            }
-            kernels.radialTransform(w.channelWork, into: ai, scale: m.messageNorm)
+            channelBchiForward(t, i, species, w, k, f)
         }
-        kernels.symmetrizer.forward(a: ai, b: bi, radial: nm, angular: nk, channels: cs)
+        k.symmetrizer.forward(a: a, b: w.atom.x + t * model.invariantCount * mc, radial: 1, angular: nk, channels: mc)
     }
 
-    /// Adjoint of layer t for receiver i: adds to A-bar^{t-1} (of i and its senders) and
-    /// omega-bar of the senders in the given targets, and to the adjoints of i's edges.
-    func layerBackward(_ t: Int, _ layer: MessagePassingLayer, _ ii: Int, _ i: Int, _ species: UnsafePointer<Int32>,
-                       _ edges: EdgeArrays, _ f: FeatureArrays, _ w: LayerWork, aBar gi: UnsafePointer<Double>,
-                       aBarTarget: UnsafeMutablePointer<Double>, omegaBarTarget: UnsafeMutablePointer<Double>,
-                       decayCache: UnsafeMutablePointer<Double>?) {
-        let m = model
-        let (nm, nk, cs, nr, nz) = (f.nm, f.nk, f.cs, f.nr, f.nz)
-        let zi = Int(species[i])
-        if let mu = layer.memory {
-            let target = aBarTarget + i * f.aWidth
-            mu.withUnsafeBufferPointer { muBuffer in
-                for (l, group) in m.angular.groups.enumerated() {
-                    for mm in 0..<nm {
-                        let row = muBuffer.baseAddress.unsafelyUnwrapped + (l * nm + mm) * cs
-                        for k in group {
-                            addScaledProduct(cs, 1, row, gi + (mm * nk + k) * cs, into: target + (mm * nk + k) * cs)
-                        }
-                    }
+    /// Adjoint of layer t >= 1 for receiver i from A-bar^t_i in `w.atom.aBar`: adds to A-bar^{t-1}
+    /// (of i and its senders) and omega-bar of the senders in the given targets, and applies the
+    /// forces of i's edges.
+    func layerBackward<T>(_ t: Int, _ i: Int, _ species: UnsafePointer<Int32>, _ w: inout MessageWork<T>,
+                          _ k: FeatureKernels<T>, _ f: LayerFeatures<T>, aBarTarget: UnsafeMutablePointer<T>,
+                          omegaBarTarget: UnsafeMutablePointer<T>, forces: UnsafeMutablePointer<Double>,
+                          virial: inout VirialTally, atomVirials: UnsafeMutablePointer<Double>?) {
+        let layer = k.layers[t - 1]
+        let nk = k.angular.count, mc = k.radialBasisCount * k.channelCount, nl = k.angular.groups.count
+        let gi = w.atom.aBar, zi = Int(species[i]), stride = w.atom.stride, count = w.atom.edgeCount
+        w.arDBar.initialize(repeating: 0, count: count)
+        k.degreeOfAngular.withUnsafeBufferPointer { degrees in
+            let degree = degrees.baseAddress.unsafelyUnwrapped
+            if let memory = layer.memory {
+                memory.withUnsafeBufferPointer { mu in
+                    let target = aBarTarget + i * f.aWidth, mu = mu.baseAddress.unsafelyUnwrapped
+                    for q in 0..<nk { addScaledProduct(mc, 1, mu + degree[q] * mc, gi + q * mc, into: target + q * mc) }
                 }
             }
-        }
-        if let prefactor = layer.arPrefactor, let inverse = layer.arInverseLength {
-            let phi = w.arWork, decay = w.arWork + cs, overlap = w.arWork + 2 * cs
-            let lmc = m.angular.groups.count * nm * cs
-            for e in edges.start[ii]..<edges.start[ii + 1] {
-                let j = edges.senders[e]
-                let aj = f.a(t - 1, j), target = aBarTarget + j * f.aWidth
-                let d = edges.lengths[e], cutoff = edges.cutoff[e], dCutoff = edges.cutoffDerivative[e]
-                var dBar = 0.0
-                let decays: UnsafeMutablePointer<Double>
-                if let cache = decayCache {
-                    decays = cache + e * lmc
-                } else {
-                    decays = w.decays
-                    messageArDecays(lmc, distance: d, scale: m.messageNorm, prefactor: prefactor, inverse: inverse,
-                                    into: decays)
-                }
-                for (l, group) in m.angular.groups.enumerated() {
-                    for mm in 0..<nm {
-                        for c in 0..<cs {
-                            decay[c] = decays[(l * nm + mm) * cs + c]
-                            phi[c] = decay[c] * cutoff
-                            overlap[c] = 0
-                        }
-                        for k in group {
-                            let row = (mm * nk + k) * cs
-                            addScaledProduct(cs, 1, gi + row, phi, into: target + row)
-                            addScaledProduct(cs, 1, gi + row, aj + row, into: overlap)
-                        }
-                        for c in 0..<cs {
-                            dBar += overlap[c] * decay[c] * (dCutoff - inverse[(l * nm + mm) * cs + c] * cutoff)
-                        }
+            if layer.arPrefactor != nil {
+                for e in 0..<count where w.atom.senders[e] >= 0 {
+                    let j = w.atom.senders[e]
+                    messageArFactors(layer, distance: w.atom.lengths[e], w, derivative: true, count: nl * mc)
+                    let aj = f.a(t - 1, j), target = aBarTarget + j * f.aWidth
+                    var dBar: T = 0
+                    for q in 0..<nk {
+                        addScaledProduct(mc, 1, w.phi + degree[q] * mc, gi + q * mc, into: target + q * mc)
+                        dBar += tripleDot(mc, gi + q * mc, aj + q * mc, w.phiDerivative + degree[q] * mc)
                     }
+                    w.arDBar[e] = dBar
                 }
-                edges.dBar[e] += dBar
             }
         }
         if let bchi = layer.bchi, bchi.isScalar {
-            // S-bar contracted with the channels of each sender element, then per edge.
-            kernels.radialTransformAdjoint(gi, into: w.channelWork)
-            kernels.contractChannels(w.channelWork, receiver: zi, into: w.p)
-            let size = nr * nk
-            for e in edges.start[ii]..<edges.start[ii + 1] {
-                let j = edges.senders[e]
-                let sChi = w.p + Int(species[j]) * size
-                let rho = edges.rho + e * nr, y = edges.y + e * nk
-                let scale = m.messageNorm * f.omega(t, j)[0]
-                kernels.foldEdgeAdjoint(sChi, scale: scale, rho: rho, rhoDerivative: edges.rhoDerivative + e * nr, y: y,
-                                        yBar: edges.yBar + e * nk, dBar: &edges.dBar[e])
-                var overlap = 0.0
-                for n in 0..<nr { overlap += dot(nk, sChi + n * nk, y) * rho[n] }
-                omegaBarTarget[j * f.kc] += m.messageNorm * overlap
+            k.channelsAndTransformAdjoint(gi, receiver: zi, into: w.atom.p)
+            edgeMomentsAdjoint(w.atom, pBar: w.atom.p, k)
+            scalarEdgeWeights(t, w, f)
+            let norm = T(model.messageNorm)
+            for e in 0..<count where w.atom.senders[e] >= 0 {
+                var overlap: T = 0
+                for q in 0..<nk { overlap += w.atom.y[q * stride + e] * w.atom.yBar[q * stride + e] }
+                omegaBarTarget[w.atom.senders[e] * f.omegaBarWidth] += norm * overlap
             }
+            for q in 0..<nk { for e in 0..<count { w.atom.yBar[q * stride + e] *= w.edgeWeight[e] } }
+            for n in 0..<k.radialFunctionCount { for e in 0..<count { w.atom.rhoBar[n * stride + e] *= w.edgeWeight[e] } }
         } else if layer.bchi != nil {
-            // S-bar = RT^T(gamma A-bar^t); then per edge to rho (x) Y and to omega of the sender.
-            kernels.radialTransformAdjoint(gi, into: w.channelWork)
-            m.edgeChannels.withUnsafeBufferPointer { chi in
-                for e in edges.start[ii]..<edges.start[ii + 1] {
-                    let j = edges.senders[e]
-                    let weights = chi.baseAddress.unsafelyUnwrapped + (Int(species[j]) * nz + zi) * cs
-                    let oj = f.omega(t, j), ojBar = omegaBarTarget + j * f.kc
-                    let rho = edges.rho + e * nr, y = edges.y + e * nk, yBar = edges.yBar + e * nk
-                    let rhoDerivative = edges.rhoDerivative + e * nr
-                    var dBar = 0.0
-                    for n in 0..<nr {
-                        for k in 0..<nk {
-                            let sBar = w.channelWork + (n * nk + k) * cs, ok = oj + k * cs, okBar = ojBar + k * cs
-                            let psi = rho[n] * y[k]
-                            var sum = 0.0
-                            for c in 0..<cs {
-                                let wc = m.messageNorm * sBar[c] * weights[c]
-                                sum += wc * ok[c]
-                                okBar[c] += psi * wc
-                            }
-                            // the edge's pBar[n][k] = sum, folded at once (see foldEdgeAdjoint)
-                            yBar[k] += sum * rho[n]
-                            dBar += sum * y[k] * rhoDerivative[n]
-                        }
-                    }
-                    edges.dBar[e] += dBar
-                }
-            }
+            w.atom.yBar.initialize(repeating: 0, count: nk * stride)
+            w.atom.rhoBar.initialize(repeating: 0, count: k.radialFunctionCount * stride)
+            channelBchiBackward(t, i, species, w, k, f, omegaBarTarget: omegaBarTarget)
+        } else {
+            w.atom.yBar.initialize(repeating: 0, count: nk * stride)
+            w.atom.rhoBar.initialize(repeating: 0, count: k.radialFunctionCount * stride)
         }
+        applyEdgeAdjoints(i, &w.atom, k, extraDBar: w.arDBar, forces: forces, virial: &virial, atomVirials: atomVirials)
     }
 
-    /// Layer 0's adjoint from the complete A-bar^0_i to the edges of atom i (spec R3).
-    func layerZeroBackward(_ ii: Int, _ i: Int, _ species: UnsafePointer<Int32>, _ edges: EdgeArrays,
-                           _ f: FeatureArrays, _ w: LayerWork, aBar gi: UnsafePointer<Double>) {
-        let size = f.nr * f.nk
-        kernels.radialTransformAdjoint(gi, into: w.channelWork)
-        kernels.contractChannels(w.channelWork, receiver: Int(species[i]), into: w.p)
-        for e in edges.start[ii]..<edges.start[ii + 1] {
-            kernels.foldEdgeAdjoint(w.p + Int(species[edges.senders[e]]) * size, scale: 1, rho: edges.rho + e * f.nr,
-                                    rhoDerivative: edges.rhoDerivative + e * f.nr, y: edges.y + e * f.nk,
-                                    yBar: edges.yBar + e * f.nk, dBar: &edges.dBar[e])
-        }
+    /// Layer 0's adjoint from the complete A-bar^0_i: the forces of i's edges (spec R3).
+    func layerZeroBackward<T>(_ i: Int, _ species: UnsafePointer<Int32>, _ w: inout AtomWork<T>, _ k: FeatureKernels<T>,
+                              aBar: UnsafePointer<T>, forces: UnsafeMutablePointer<Double>, virial: inout VirialTally,
+                              atomVirials: UnsafeMutablePointer<Double>?) {
+        k.channelsAndTransformAdjoint(aBar, receiver: Int(species[i]), into: w.p)
+        edgeMomentsAdjoint(w, pBar: w.p, k)
+        applyEdgeAdjoints(i, &w, k, extraDBar: nil, forces: forces, virial: &virial, atomVirials: atomVirials)
     }
+}
+
+/// sum_i x[i] y[i] z[i], in vector lanes.
+@inline(__always)
+func tripleDot<T: FeatureScalar>(_ count: Int, _ x: UnsafePointer<T>, _ y: UnsafePointer<T>, _ z: UnsafePointer<T>) -> T {
+    let width = T.Lanes.scalarCount
+    var sum = T.Lanes(repeating: 0)
+    var i = 0
+    while i + width <= count {
+        let xv = UnsafeRawPointer(x + i).loadUnaligned(as: T.Lanes.self)
+        let yv = UnsafeRawPointer(y + i).loadUnaligned(as: T.Lanes.self)
+        let zv = UnsafeRawPointer(z + i).loadUnaligned(as: T.Lanes.self)
+        sum = multiplyAdd(sum, xv * yv, zv)
+        i += width
+    }
+    var tail: T = 0
+    while i < count { tail += x[i] * y[i] * z[i]; i += 1 }
+    return T.horizontalSum(sum) + tail
 }

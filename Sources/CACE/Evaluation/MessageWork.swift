@@ -1,0 +1,39 @@
+/// The scratch of one worker in the message-passing path: the atom-by-atom path's buffers for
+/// the atom's edges, features and read-out (`atom`), and what the layers t >= 1 add.
+struct MessageWork<T: FeatureScalar> {
+    var atom: Evaluator.AtomWork<T>
+    let weightedY: UnsafeMutablePointer<T>    // [k][e]: Y scaled by the sender's Bchi weight
+    let edgeWeight: UnsafeMutablePointer<T>   // [e]: that weight times the message norm, 0 for padding
+    let arDBar: UnsafeMutablePointer<T>       // [e]: dE/dd from MessageAr
+    let phi: UnsafeMutablePointer<T>          // [l][m c]: MessageAr factor of one edge
+    let phiDerivative: UnsafeMutablePointer<T>
+    let b: UnsafeMutablePointer<T>            // [q][m][c]: B of a stored layer
+    let bBar: UnsafeMutablePointer<T>
+    let channelWork: UnsafeMutablePointer<T>  // [n][k][c]: per-channel Bchi messages
+    let hnetScratch: UnsafeMutablePointer<T>
+    let hnetOutput: UnsafeMutablePointer<T>
+    let hnetOutputBar: UnsafeMutablePointer<T>
+    let decays: UnsafeMutablePointer<Double>  // [l][m c]: MessageAr exponentials of one edge
+}
+
+extension Evaluator {
+    func makeMessageWork<T>(maxEdges: Int, in thread: ThreadScratch, kernels k: FeatureKernels<T>) -> MessageWork<T> {
+        let atom = makeAtomWork(maxEdges: maxEdges, in: thread, as: T.self)
+        let stride = atom.stride, nk = k.angular.count, mc = k.radialBasisCount * k.channelCount
+        let nl = k.angular.groups.count
+        let hnetScratch = k.layers.compactMap { $0.hnet?.scratchCount }.max() ?? 0
+        let hnetWidth = k.layers.compactMap { $0.hnet?.outputs }.max() ?? 0
+        let bWidth = model.invariantCount * mc
+        var layout = ScratchLayout()
+        let weightedY = layout.piece(nk * stride), edgeWeight = layout.piece(stride), arDBar = layout.piece(stride)
+        let phi = layout.piece(nl * mc), phiDerivative = layout.piece(nl * mc)
+        let b = layout.piece(bWidth), bBar = layout.piece(bWidth)
+        let channelWork = layout.piece(k.radialFunctionCount * nk * k.channelCount)
+        let scratch = layout.piece(hnetScratch), output = layout.piece(hnetWidth), outputBar = layout.piece(hnetWidth)
+        let base = thread.layer.reserve(layout, as: T.self)
+        return MessageWork(atom: atom, weightedY: base + weightedY, edgeWeight: base + edgeWeight, arDBar: base + arDBar,
+                           phi: base + phi, phiDerivative: base + phiDerivative, b: base + b, bBar: base + bBar,
+                           channelWork: base + channelWork, hnetScratch: base + scratch, hnetOutput: base + output,
+                           hnetOutputBar: base + outputBar, decays: thread.decays.reserve(nl * mc))
+    }
+}
