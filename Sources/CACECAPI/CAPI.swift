@@ -128,10 +128,6 @@ public func caceModelSetPrecision(_ model: OpaquePointer?, _ single: Int32, _ er
         writeMessage("precision flag \(single) must be 0 (double) or 1 (single)", err, errLength)
         return Int32(CACE_ERR_ARGUMENT.rawValue)
     }
-    if single == 1, h.evaluator.model.messagePassingCount > 0 {
-        writeMessage(Evaluator.singlePrecisionUnavailable(h.evaluator.model), err, errLength)
-        return Int32(CACE_ERR_ARGUMENT.rawValue)
-    }
     h.evaluator.precision = single == 1 ? .single : .double
     return Int32(CACE_OK.rawValue)
 }

@@ -28,11 +28,8 @@ func loadModel(_ path: String) throws -> CACEModel {
 
 extension Precision: ExpressibleByArgument {}
 
-/// An evaluator of `model` in `precision`, refusing a precision the model cannot run in.
+/// An evaluator of `model` in `precision`.
 func makeEvaluator(_ model: CACEModel, precision: Precision) throws -> Evaluator {
-    if precision == .single, model.messagePassingCount > 0 {
-        throw CLIError(Evaluator.singlePrecisionUnavailable(model))
-    }
     let evaluator = Evaluator(model: model)
     evaluator.precision = precision
     return evaluator

@@ -75,13 +75,33 @@ final class PrecisionTests: XCTestCase {
         try compare(model, big, "water_trained, 1536 atoms")
     }
 
-    func testSingleIsRefusedForMessagePassing() throws {
-        var spec = SyntheticModel()
-        spec.zs = [14]; spec.layers = 1; spec.messageTypes = ["Ar"]
-        let evaluator = Evaluator(model: try spec.model())
-        evaluator.precision = .single
-        XCTAssertThrowsError(try evaluator.evaluate(rattledCrystal(species: [14], repeats: 1))) { error in
-            XCTAssertTrue("\(error)".contains("precision single is available for models without message passing"), "\(error)")
+    /// Message-passing models in single precision: every message type (M, Ar, scalar and
+    /// per-channel Bchi), one and two layers, with 1 and 3 threads, and the Ewald term.
+    func testSingleMatchesDoubleWithMessagePassing() throws {
+        var memoryAr = SyntheticModel()
+        memoryAr.zs = [14]; memoryAr.layers = 1; memoryAr.messageTypes = ["M", "Ar"]
+        var bchi = SyntheticModel()
+        bchi.zs = [13, 28, 29]; bchi.layers = 2; bchi.messageTypes = ["M", "Ar", "Bchi"]; bchi.seed = 5
+        var ewald = SyntheticModel()
+        ewald.zs = [1, 8]; ewald.layers = 1; ewald.messageTypes = ["M", "Ar", "Bchi"]; ewald.ewald = true; ewald.seed = 6
+        for (name, spec) in [("M + Ar", memoryAr), ("M + Ar + Bchi, 2 layers", bchi), ("M + Ar + Bchi + Ewald", ewald)] {
+            let model = try spec.model()
+            try compare(model, rattledCrystal(species: spec.zs, repeats: 2), "\(name), crystal")
+            try compare(model, cluster(species: spec.zs), "\(name), cluster")
+            try compare(model, rattledCrystal(species: spec.zs, repeats: 2), "\(name), 3 threads", threads: 3)
+        }
+    }
+
+    /// The reference message-passing models (per-channel Bchi among them) in single precision.
+    func testSingleMatchesDoubleOnMessagePassingReferenceModels() throws {
+        let root = try requireReference()
+        for name in ["rand_3el_l3_nu3_mp1_MArBchi", "rand_3el_l2_nu4_mp2_Bchi_gauss_cos",
+                     "rand_2el_l3_nu4_mp1_MAr_expdecay_mollifier"] {
+            let model = try CACEModel(contentsOf: root.appendingPathComponent("\(name)/model.safetensors").path)
+            for frame in ["alloy_bulk", "triclinic"] {
+                let structure = try ExtendedXYZ.read(contentsOf: root.appendingPathComponent("\(name)/\(frame).xyz").path)[0]
+                try compare(model, structure, "\(name) \(frame)")
+            }
         }
     }
 

@@ -133,8 +133,6 @@ def _cases(files):
         ("unknown_keyword", deck(pair_style="fast yes"), "Unknown pair_style cace keyword"),
         ("zero_threads", deck(pair_style="threads 0"), "threads must be >= 1"),
         ("bad_precision", deck(pair_style="precision half"), "precision must be 'double' or 'single'"),
-        ("single_with_message_passing", deck(pair_style="precision single"),
-         "precision single is available for models without message passing"),
         ("coincident_atoms", deck(data="coincident.data"), "CACE evaluation failed"),
         # LAMMPS' own check would only say "Incorrect args for pair coefficients"
         ("all_types_null", deck(pair_coeff=f"{model} NULL NULL"),

@@ -165,11 +165,13 @@ def test_e0_keyword(tmp_path, synthetic):
     c.done()
 
 
-def test_precision_single(tmp_path, synthetic):
-    """precision single (models without message passing) gives forces within 1e-4 of double,
-    on 1 and 2 ranks, and is not bit-identical to double (pair_cace.rst)."""
+@pytest.mark.parametrize("kind", ["sr", "mp", "mp_lr"])
+def test_precision_single(tmp_path, synthetic, kind):
+    """precision single gives forces within 1e-4 of double, on 1 and 2 ranks, and is not
+    bit-identical to double (pair_cace.rst): atom by atom (sr), with message passing (mp, whose
+    exchanged features travel through Double rows), and with the long-range term (mp_lr)."""
     wd = tmp_path
-    model = synthetic("sr")
+    model = synthetic(kind)
     s = synthetic_crystal()
     elements = write_data(wd / "s.data", s)
     runs = {k: evaluate(wd, k, preamble("s.data", model, elements, pair_args=args), nprocs=n)

@@ -85,12 +85,12 @@ extension Evaluator {
         times.messagePassing += clock.lap()
 
         /// The last layer's A^T (in w.atom.a) and the stacked read-out features of atom i, then the heads.
-        func lastLayerForward(_ w: inout MessageWork<T>, _ i: Int) throws(CACEError) {
+        func lastLayerForward(_ w: inout MessageWork<T>, _ i: Int, cachingFactors: Bool = false) throws(CACEError) {
             if layerCount == 0 {
                 try atomFeatures(i, atoms, &w.atom, k)
             } else {
                 try gatherEdgeFeatures(i, atoms, &w.atom, k)
-                layerForward(layerCount, i, species, &w, k, f)
+                layerForward(layerCount, i, species, &w, k, f, cachingFactors: cachingFactors)
                 for t in 0..<layerCount {
                     k.symmetrizer.forward(a: f.a(t, i), b: w.atom.x + t * bWidth, radial: 1, angular: nk, channels: mc)
                 }
@@ -159,7 +159,7 @@ extension Evaluator {
             try energies.withUnsafeMutableBufferPointer { (energyBuffer) throws(CACEError) in
                 let energy = energyBuffer.baseAddress.unsafelyUnwrapped
                 try forEachListed { (w, worker, i) throws(CACEError) in
-                    try lastLayerForward(&w, i)
+                    try lastLayerForward(&w, i, cachingFactors: true)
                     if let observe = featureObserver {
                         var upstream = [Double](repeating: 0, count: m.featureCount)
                         for (q, u) in order.enumerated() { upstream[u] = Double(w.atom.x[q]) }
@@ -191,7 +191,7 @@ extension Evaluator {
                     k.symmetrizer.backward(a: w.atom.a, bBar: w.atom.xBar + layerCount * bWidth, aBar: w.atom.aBar,
                                            radial: 1, angular: nk, channels: mc)
                     layerBackward(layerCount, i, species, &w, k, f, aBarTarget: aBarTarget, omegaBarTarget: omegaBarTarget,
-                                  forces: forces, virial: &tally[worker], atomVirials: atomVirials)
+                                  cachedFactors: true, forces: forces, virial: &tally[worker], atomVirials: atomVirials)
                 }
             }
         }
@@ -202,7 +202,7 @@ extension Evaluator {
             addScatter(into: t)
             if let hnet = k.layers[t].hnet {   // omega-bar of layer t + 1 -> hnet -> B-bar^t -> A-bar^t, every atom
                 forEachAtom { (w, j) in
-                    hnetForward(t, j, &w)
+                    if !hnet.isAffine { hnetForward(t, j, &w) }   // pre-activations for backward
                     k.layers[t].reduceWeightAdjoint(f.omegaBar(j), into: w.hnetOutputBar, angularCount: nk,
                                                     channelCount: k.channelCount)
                     w.bBar.initialize(repeating: 0, count: bWidth)

@@ -14,7 +14,8 @@ public final class Evaluator {
     public var threadCount = 1
     /// Precision of the feature arithmetic and of the periodic Ewald sum's per-(atom, k) terms
     /// (geometry, forces and sums stay double).
-    /// `.single` needs a model without message passing.
+    /// With message passing, the per-atom features of the layers are stored in that precision
+    /// too (exchanged between ranks as Double rows).
     public var precision = Precision.double
     /// Record the time of each stage in `lastStageTimes` (small overhead per atom).
     public var measuresStages = false
@@ -77,12 +78,6 @@ public final class Evaluator {
         }
         try checkFinite(summary)
         return summary
-    }
-
-    /// Why `precision = .single` cannot evaluate `model`.
-    public static func singlePrecisionUnavailable(_ model: CACEModel) -> String {
-        "precision single is available for models without message passing; this model has "
-            + "\(model.layers.count) message-passing layer(s): use precision double"
     }
 
     /// Seeds dE/d(head output) of one atom.

@@ -7,6 +7,7 @@ final class ThreadScratch: @unchecked Sendable {
     let virials = ScratchBuffer()
     let scatter = ScratchBuffer()     // per-worker sender adjoints (message passing)
     let layer = ScratchBuffer()       // per-atom message-passing work, in the evaluation's precision
+    let layerIndex = IndexBuffer()
     let decays = ScratchBuffer()      // MessageAr decays of one edge
     let canonical = ScratchBuffer()   // canonical power sums and per-edge radial functions (T)
     let canonicalGeometry = ScratchBuffer()

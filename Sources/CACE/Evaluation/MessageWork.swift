@@ -7,6 +7,10 @@ struct MessageWork<T: FeatureScalar> {
     let arDBar: UnsafeMutablePointer<T>       // [e]: dE/dd from MessageAr
     let phi: UnsafeMutablePointer<T>          // [l][m c]: MessageAr factor of one edge
     let phiDerivative: UnsafeMutablePointer<T>
+    /// [e][2][l][m c]: phi and d phi / d d of every edge of the atom, kept from the last layer's
+    /// forward pass for its backward pass (they cost L+1 exponentials per (m, c) and edge).
+    let phiCache: UnsafeMutablePointer<T>
+    let realEdges: UnsafeMutablePointer<Int>   // [e]: the atom's edges that are not padding
     let b: UnsafeMutablePointer<T>            // [q][m][c]: B of a stored layer
     let bBar: UnsafeMutablePointer<T>
     let channelWork: UnsafeMutablePointer<T>  // [n][k][c]: per-channel Bchi messages
@@ -27,12 +31,15 @@ extension Evaluator {
         var layout = ScratchLayout()
         let weightedY = layout.piece(nk * stride), edgeWeight = layout.piece(stride), arDBar = layout.piece(stride)
         let phi = layout.piece(nl * mc), phiDerivative = layout.piece(nl * mc)
+        let phiCache = layout.piece(k.layers.contains { $0.arPrefactor != nil } ? stride * 2 * nl * mc : 0)
+        let realEdges = thread.layerIndex.reserve(stride)
         let b = layout.piece(bWidth), bBar = layout.piece(bWidth)
         let channelWork = layout.piece(k.radialFunctionCount * nk * k.channelCount)
         let scratch = layout.piece(hnetScratch), output = layout.piece(hnetWidth), outputBar = layout.piece(hnetWidth)
         let base = thread.layer.reserve(layout, as: T.self)
         return MessageWork(atom: atom, weightedY: base + weightedY, edgeWeight: base + edgeWeight, arDBar: base + arDBar,
-                           phi: base + phi, phiDerivative: base + phiDerivative, b: base + b, bBar: base + bBar,
+                           phi: base + phi, phiDerivative: base + phiDerivative,
+                           phiCache: base + phiCache, realEdges: realEdges, b: base + b, bBar: base + bBar,
                            channelWork: base + channelWork, hnetScratch: base + scratch, hnetOutput: base + output,
                            hnetOutputBar: base + outputBar, decays: thread.decays.reserve(nl * mc))
     }

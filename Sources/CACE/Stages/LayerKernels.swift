@@ -60,3 +60,8 @@ struct LayerKernels<T: FeatureScalar>: Sendable {
         }
     }
 }
+
+extension DenseNetwork {
+    /// Every layer is affine (identity activation): `backward` needs no pre-activations.
+    var isAffine: Bool { layers.allSatisfy { $0.activation == .identity } }
+}

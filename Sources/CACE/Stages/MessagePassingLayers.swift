@@ -97,8 +97,10 @@ extension Evaluator {
 
     /// A^t_i and B^t_i (spec §5.4) of layer t >= 1 into `w.atom.a` and `w.atom.x + t B`, from the
     /// edges already in `w.atom`.
+    /// With `cachingFactors`, MessageAr's factors and their derivatives are kept in `w.phiCache`
+    /// for a `layerBackward(cachedFactors: true)` of the same atom.
     func layerForward<T>(_ t: Int, _ i: Int, _ species: UnsafePointer<Int32>, _ w: inout MessageWork<T>,
-                         _ k: FeatureKernels<T>, _ f: LayerFeatures<T>) {
+                         _ k: FeatureKernels<T>, _ f: LayerFeatures<T>, cachingFactors: Bool = false) {
         let layer = k.layers[t - 1]
         let nk = k.angular.count, mc = k.radialBasisCount * k.channelCount, nl = k.angular.groups.count
         let a = w.atom.a, zi = Int(species[i])
@@ -112,10 +114,22 @@ extension Evaluator {
                 }
             }
             if layer.arPrefactor != nil {
+                // Every edge's factors first (kept for the backward pass), then A in one pass per row.
+                let lmc = nl * mc
+                var real = 0
                 for e in 0..<w.atom.edgeCount where w.atom.senders[e] >= 0 {
-                    messageArFactors(layer, distance: w.atom.lengths[e], w, derivative: false, count: nl * mc)
-                    let aj = f.a(t - 1, w.atom.senders[e])
-                    for q in 0..<nk { addScaledProduct(mc, 1, w.phi + degree[q] * mc, aj + q * mc, into: a + q * mc) }
+                    messageArFactors(layer, distance: w.atom.lengths[e], w, derivative: cachingFactors, count: lmc)
+                    w.phiCache.advanced(by: 2 * e * lmc).update(from: w.phi, count: lmc)
+                    if cachingFactors { w.phiCache.advanced(by: (2 * e + 1) * lmc).update(from: w.phiDerivative, count: lmc) }
+                    w.realEdges[real] = e
+                    real += 1
+                }
+                let previous = f.a(t - 1, 0), cache = w.phiCache, senders = w.atom.senders, edges = w.realEdges
+                for q in 0..<nk {
+                    let rowOffset = q * mc, phiOffset = degree[q] * mc
+                    addEdgeProducts(mc, edges: real, phi: { UnsafePointer(cache + 2 * edges[$0] * lmc + phiOffset) },
+                                    senders: { UnsafePointer(previous + senders[edges[$0]] * f.aWidth + rowOffset) },
+                                    into: a + rowOffset)
                 }
             }
         }
@@ -140,8 +154,9 @@ extension Evaluator {
     /// forces of i's edges.
     func layerBackward<T>(_ t: Int, _ i: Int, _ species: UnsafePointer<Int32>, _ w: inout MessageWork<T>,
                           _ k: FeatureKernels<T>, _ f: LayerFeatures<T>, aBarTarget: UnsafeMutablePointer<T>,
-                          omegaBarTarget: UnsafeMutablePointer<T>, forces: UnsafeMutablePointer<Double>,
-                          virial: inout VirialTally, atomVirials: UnsafeMutablePointer<Double>?) {
+                          omegaBarTarget: UnsafeMutablePointer<T>, cachedFactors: Bool = false,
+                          forces: UnsafeMutablePointer<Double>, virial: inout VirialTally,
+                          atomVirials: UnsafeMutablePointer<Double>?) {
         let layer = k.layers[t - 1]
         let nk = k.angular.count, mc = k.radialBasisCount * k.channelCount, nl = k.angular.groups.count
         let gi = w.atom.aBar, zi = Int(species[i]), stride = w.atom.stride, count = w.atom.edgeCount
@@ -155,14 +170,21 @@ extension Evaluator {
                 }
             }
             if layer.arPrefactor != nil {
+                let lmc = nl * mc
                 for e in 0..<count where w.atom.senders[e] >= 0 {
                     let j = w.atom.senders[e]
-                    messageArFactors(layer, distance: w.atom.lengths[e], w, derivative: true, count: nl * mc)
+                    var phi = w.phi, phiDerivative = w.phiDerivative
+                    if cachedFactors {
+                        (phi, phiDerivative) = (w.phiCache + 2 * e * lmc, w.phiCache + (2 * e + 1) * lmc)
+                    } else {
+                        messageArFactors(layer, distance: w.atom.lengths[e], w, derivative: true, count: lmc)
+                    }
                     let aj = f.a(t - 1, j), target = aBarTarget + j * f.aWidth
                     var dBar: T = 0
                     for q in 0..<nk {
-                        addScaledProduct(mc, 1, w.phi + degree[q] * mc, gi + q * mc, into: target + q * mc)
-                        dBar += tripleDot(mc, gi + q * mc, aj + q * mc, w.phiDerivative + degree[q] * mc)
+                        let l = degree[q] * mc
+                        dBar += addEdgeProductAdjoint(mc, g: gi + q * mc, phi: phi + l, phiDerivative: phiDerivative + l,
+                                                      sender: aj + q * mc, into: target + q * mc)
                     }
                     w.arDBar[e] = dBar
                 }
@@ -201,20 +223,3 @@ extension Evaluator {
     }
 }
 
-/// sum_i x[i] y[i] z[i], in vector lanes.
-@inline(__always)
-func tripleDot<T: FeatureScalar>(_ count: Int, _ x: UnsafePointer<T>, _ y: UnsafePointer<T>, _ z: UnsafePointer<T>) -> T {
-    let width = T.Lanes.scalarCount
-    var sum = T.Lanes(repeating: 0)
-    var i = 0
-    while i + width <= count {
-        let xv = UnsafeRawPointer(x + i).loadUnaligned(as: T.Lanes.self)
-        let yv = UnsafeRawPointer(y + i).loadUnaligned(as: T.Lanes.self)
-        let zv = UnsafeRawPointer(z + i).loadUnaligned(as: T.Lanes.self)
-        sum = multiplyAdd(sum, xv * yv, zv)
-        i += width
-    }
-    var tail: T = 0
-    while i < count { tail += x[i] * y[i] * z[i]; i += 1 }
-    return T.horizontalSum(sum) + tail
-}
