@@ -7,8 +7,9 @@
 /// 1. layer 0, then each layer t < T, atom by atom, each after the ghosts got A^{t-1} (forward exchange);
 /// 2. the last layer with the read-out and its adjoint, atom by atom: its A^T never leaves the
 ///    worker; the adjoint goes to A-bar^{T-1} of the atom and its senders, and to edge forces;
-/// 3. for t = T-1 ... 0: the Bchi hnet's adjoint on every atom, the ghosts' adjoints summed into
-///    their owners (reverse exchange), then layer t's adjoint atom by atom.
+/// 3. for t = T-1 ... 0: the ghosts' omega-bar summed into their owners, the Bchi hnet's adjoint
+///    at the owners, the ghosts' A-bar^t summed into their owners, then layer t's adjoint atom by atom.
+/// Ghosts get A^t and the Bchi weights from their owners (forward exchanges), never compute them.
 /// Scatters to senders go to per-worker copies (worker 0 uses the shared arrays), summed after each pass.
 extension Evaluator {
     func evaluateWithMessagePassing(_ atoms: AtomsView, into targets: EvaluationTargets,
@@ -46,9 +47,9 @@ extension Evaluator {
                 }
             }
         }
-        /// Runs body(work, j) for every atom j, owned or ghost, handled by the model.
-        func forEachAtom(_ body: (inout MessageWork<T>, Int) -> Void) {
-            try? parallelChunks(count: nall, workers: max(1, min(workers, nall / 16))) { (worker, range) in
+        /// Runs body(work, j) for every owned atom j handled by the model.
+        func forEachOwned(_ body: (inout MessageWork<T>, Int) -> Void) {
+            try? parallelChunks(count: nlocal, workers: max(1, min(workers, nlocal / 16))) { (worker, range) in
                 var w = makeMessageWork(maxEdges: maxEdges, in: threads[worker], kernels: k)
                 for j in range where species[j] >= 0 { body(&w, j) }
             }
@@ -69,11 +70,12 @@ extension Evaluator {
         times.edgesAndA += clock.lap()
         for t in 1..<(layerCount + 1) {   // empty for T = 0 (1...0 would trap)
             exchangeForward(f.a(t - 1), width: aWidth, atomCount: nall, communicator: communicator)
-            if k.layers[t - 1].hnet != nil {
-                forEachAtom { (w, j) in
+            if k.layers[t - 1].hnet != nil {   // owners compute the Bchi weights, ghosts receive them
+                forEachOwned { (w, j) in
                     hnetForward(t - 1, j, &w)
                     k.layers[t - 1].expandWeights(w.hnetOutput, into: f.omega(t, j), angularCount: nk, channelCount: k.channelCount)
                 }
+                exchangeForward(f.omega(t, 0), width: f.omegaWidths[t - 1], atomCount: nall, communicator: communicator)
             }
             guard t < layerCount else { break }   // the last layer runs atom by atom with the read-out
             try forEachListed { (w, _, i) throws(CACEError) in
@@ -200,8 +202,9 @@ extension Evaluator {
         // ---- Backward through the stored layers, t = T-1 ... 0.
         for t in stride(from: layerCount - 1, through: 0, by: -1) {
             addScatter(into: t)
-            if let hnet = k.layers[t].hnet {   // omega-bar of layer t + 1 -> hnet -> B-bar^t -> A-bar^t, every atom
-                forEachAtom { (w, j) in
+            if let hnet = k.layers[t].hnet {   // omega-bar of layer t + 1 -> hnet -> B-bar^t -> A-bar^t, at the owners
+                exchangeReverse(f.omegaBar, width: f.omegaBarWidth, atomCount: nall, communicator: communicator)
+                forEachOwned { (w, j) in
                     if !hnet.isAffine { hnetForward(t, j, &w) }   // pre-activations for backward
                     k.layers[t].reduceWeightAdjoint(f.omegaBar(j), into: w.hnetOutputBar, angularCount: nk,
                                                     channelCount: k.channelCount)
