@@ -87,17 +87,16 @@ extension Evaluator {
         times.messagePassing += clock.lap()
 
         /// The last layer's A^T (in w.atom.a) and the stacked read-out features of atom i, then the heads.
-        func lastLayerForward(_ w: inout MessageWork<T>, _ i: Int, cachingFactors: Bool = false) throws(CACEError) {
+        func lastLayerFeatures(_ w: inout MessageWork<T>, _ i: Int, cacheRow: Int? = nil) throws(CACEError) {
             if layerCount == 0 {
                 try atomFeatures(i, atoms, &w.atom, k)
             } else {
                 try gatherEdgeFeatures(i, atoms, &w.atom, k)
-                layerForward(layerCount, i, species, &w, k, f, cachingFactors: cachingFactors)
+                layerForward(layerCount, i, species, &w, k, f, cachingFactors: cacheRow != nil, cacheRow: cacheRow ?? 0)
                 for t in 0..<layerCount {
                     k.symmetrizer.forward(a: f.a(t, i), b: w.atom.x + t * bWidth, radial: 1, angular: nk, channels: mc)
                 }
             }
-            k.readoutForward(w.atom.x, headOutputs: w.atom.heads, scratch: w.atom.readout, scratchStride: k.readoutScratchStride)
         }
 
         // ---- With a long-range term, every atom's charge before any backward pass.
@@ -107,7 +106,8 @@ extension Evaluator {
         let charges = perAtom, chargeBar = perAtom + nlocal
         if let longRange = try longRangeTerm(for: atoms, communicator: communicator), let h = m.chargeHead {
             try forEachListed { (w, _, i) throws(CACEError) in
-                try lastLayerForward(&w, i)
+                try lastLayerFeatures(&w, i)
+                k.readoutForward(w.atom.x, headOutputs: w.atom.heads, scratch: w.atom.readout, scratchStride: k.readoutScratchStride)
                 charges[i] = Double(w.atom.heads[h])
             }
             times.readout += clock.lap()
@@ -153,47 +153,72 @@ extension Evaluator {
             }
         }
 
-        // ---- The last layer, the read-out and its adjoint, and the last layer's adjoint, atom by atom.
+        // ---- The last layer, the read-out and its adjoint, and the last layer's adjoint, in blocks of
+        // atoms: each atom's last layer (its MessageAr factors kept), the block's read-out and its
+        // adjoint as matrix products, then each atom's adjoint (its edges gathered again).
         let order = featureObserver == nil ? [] : FeatureKernels<T>.stackedOrder(m)
+        let featureCount = m.featureCount, headCount = m.heads.count
         if layerCount > 0 { clearScatter() }
         try tallies.withUnsafeMutableBufferPointer { (tallyBuffer) throws(CACEError) in
             let tally = tallyBuffer.baseAddress.unsafelyUnwrapped
             try energies.withUnsafeMutableBufferPointer { (energyBuffer) throws(CACEError) in
                 let energy = energyBuffer.baseAddress.unsafelyUnwrapped
-                try forEachListed { (w, worker, i) throws(CACEError) in
-                    try lastLayerForward(&w, i, cachingFactors: true)
-                    if let observe = featureObserver {
-                        var upstream = [Double](repeating: 0, count: m.featureCount)
-                        for (q, u) in order.enumerated() { upstream[u] = Double(w.atom.x[q]) }
-                        upstream.withUnsafeBufferPointer { observe(i, $0) }
-                    }
-                    let atomEnergy = shortRangeEnergy(w.atom.heads)
-                    energy[worker] += atomEnergy
-                    targets.atomEnergies?[i] += atomEnergy
-                    headSeeds(w.atom.seeds, chargeBar: chargeBar[i])
-                    w.atom.xBar.initialize(repeating: 0, count: m.featureCount)
-                    k.readoutBackward(seeds: w.atom.seeds, xBar: w.atom.xBar, scratch: w.atom.readout,
-                                      scratchStride: k.readoutScratchStride)
+                try parallelChunks(count: list.count, workers: workers) { (worker, range) throws(CACEError) in
+                    var w = makeMessageWork(maxEdges: maxEdges, in: threads[worker], kernels: k)
                     let forces = forceTarget(worker), atomVirials = virialTarget(worker)
-                    if layerCount == 0 {
-                        w.atom.aBar.initialize(repeating: 0, count: aWidth)
-                        k.symmetrizer.backward(a: w.atom.a, bBar: w.atom.xBar, aBar: w.atom.aBar, radial: 1, angular: nk, channels: mc)
-                        layerZeroBackward(i, species, &w.atom, k, aBar: w.atom.aBar, forces: forces, virial: &tally[worker],
-                                          atomVirials: atomVirials)
-                        return
+                    var next = range.lowerBound
+                    while next < range.upperBound {
+                        var rows = 0
+                        while rows < w.blockRows && next < range.upperBound {
+                            let i = Int(list.atoms[next])
+                            next += 1
+                            guard species[i] >= 0 else { continue }
+                            try lastLayerFeatures(&w, i, cacheRow: rows)
+                            w.blockAtoms[rows] = i
+                            (w.blockX + rows * featureCount).update(from: w.atom.x, count: featureCount)
+                            (w.blockA + rows * aWidth).update(from: w.atom.a, count: aWidth)
+                            rows += 1
+                        }
+                        k.readoutForward(features: w.blockX, featureStride: featureCount, rows: rows,
+                                         headOutputs: w.blockHeads, scratch: w.blockReadout)
+                        for r in 0..<rows {
+                            let i = w.blockAtoms[r]
+                            if let observe = featureObserver {
+                                var upstream = [Double](repeating: 0, count: featureCount)
+                                for (q, u) in order.enumerated() { upstream[u] = Double(w.blockX[r * featureCount + q]) }
+                                upstream.withUnsafeBufferPointer { observe(i, $0) }
+                            }
+                            let atomEnergy = shortRangeEnergy(w.blockHeads + r * headCount)
+                            energy[worker] += atomEnergy
+                            targets.atomEnergies?[i] += atomEnergy
+                            headSeeds(w.blockSeeds + r * headCount, chargeBar: chargeBar[i])
+                        }
+                        w.blockXBar.initialize(repeating: 0, count: rows * featureCount)
+                        k.readoutBackward(seeds: w.blockSeeds, featuresBar: w.blockXBar, featureStride: featureCount,
+                                          rows: rows, scratch: w.blockReadout)
+                        for r in 0..<rows {
+                            let i = w.blockAtoms[r], xBar = w.blockXBar + r * featureCount
+                            try gatherEdgeFeatures(i, atoms, &w.atom, k)
+                            w.atom.aBar.initialize(repeating: 0, count: aWidth)
+                            k.symmetrizer.backward(a: w.blockA + r * aWidth, bBar: xBar + layerCount * bWidth,
+                                                   aBar: w.atom.aBar, radial: 1, angular: nk, channels: mc)
+                            if layerCount == 0 {
+                                layerZeroBackward(i, species, &w.atom, k, aBar: w.atom.aBar, forces: forces,
+                                                  virial: &tally[worker], atomVirials: atomVirials)
+                                continue
+                            }
+                            let (aBarTarget, omegaBarTarget) = scatterTargets(worker, layerCount)
+                            // The read-out's adjoint of the stored layers' B^t_i: only atom i's rows.
+                            for t in 0..<layerCount {
+                                let row = t == layerCount - 1 ? aBarTarget + i * aWidth : f.aBar(t, i)
+                                k.symmetrizer.backward(a: f.a(t, i), bBar: xBar + t * bWidth, aBar: row, radial: 1,
+                                                       angular: nk, channels: mc)
+                            }
+                            layerBackward(layerCount, i, species, &w, k, f, aBarTarget: aBarTarget,
+                                          omegaBarTarget: omegaBarTarget, cachedFactors: true, cacheRow: r,
+                                          forces: forces, virial: &tally[worker], atomVirials: atomVirials)
+                        }
                     }
-                    let (aBarTarget, omegaBarTarget) = scatterTargets(worker, layerCount)
-                    // The read-out's adjoint of the stored layers' B^t_i: only atom i's rows.
-                    for t in 0..<layerCount {
-                        let row = t == layerCount - 1 ? aBarTarget + i * aWidth : f.aBar(t, i)
-                        k.symmetrizer.backward(a: f.a(t, i), bBar: w.atom.xBar + t * bWidth, aBar: row, radial: 1,
-                                               angular: nk, channels: mc)
-                    }
-                    w.atom.aBar.initialize(repeating: 0, count: aWidth)
-                    k.symmetrizer.backward(a: w.atom.a, bBar: w.atom.xBar + layerCount * bWidth, aBar: w.atom.aBar,
-                                           radial: 1, angular: nk, channels: mc)
-                    layerBackward(layerCount, i, species, &w, k, f, aBarTarget: aBarTarget, omegaBarTarget: omegaBarTarget,
-                                  cachedFactors: true, forces: forces, virial: &tally[worker], atomVirials: atomVirials)
                 }
             }
         }

@@ -18,9 +18,26 @@ struct MessageWork<T: FeatureScalar> {
     let hnetOutput: UnsafeMutablePointer<T>
     let hnetOutputBar: UnsafeMutablePointer<T>
     let decays: UnsafeMutablePointer<Double>  // [l][m c]: MessageAr exponentials of one edge
+    /// A block of atoms whose last layer goes through the read-out together (BLAS): their atom
+    /// numbers, stacked features and adjoints [r][F], head outputs and seeds [r][heads], the
+    /// last layer's A^T [r][k][m][c], and the read-out's scratch.
+    let blockRows: Int
+    let blockAtoms: UnsafeMutablePointer<Int>
+    let blockX: UnsafeMutablePointer<T>
+    let blockXBar: UnsafeMutablePointer<T>
+    let blockHeads: UnsafeMutablePointer<T>
+    let blockSeeds: UnsafeMutablePointer<T>
+    let blockA: UnsafeMutablePointer<T>
+    let blockReadout: UnsafeMutablePointer<T>
+    /// Scalars of `phiCache` per block row.
+    let phiCacheRow: Int
 }
 
 extension Evaluator {
+    /// Atoms per block of the last layer's read-out: enough for matrix products to read the
+    /// read-out's weights once per block, few enough that the block's MessageAr factors stay small.
+    static let messagePassingBlockRows = 16
+
     func makeMessageWork<T>(maxEdges: Int, in thread: ThreadScratch, kernels k: FeatureKernels<T>) -> MessageWork<T> {
         let atom = makeAtomWork(maxEdges: maxEdges, in: thread, as: T.self)
         let stride = atom.stride, nk = k.angular.count, mc = k.radialBasisCount * k.channelCount
@@ -31,8 +48,15 @@ extension Evaluator {
         var layout = ScratchLayout()
         let weightedY = layout.piece(nk * stride), edgeWeight = layout.piece(stride), arDBar = layout.piece(stride)
         let phi = layout.piece(nl * mc), phiDerivative = layout.piece(nl * mc)
-        let phiCache = layout.piece(k.layers.contains { $0.arPrefactor != nil } ? stride * 2 * nl * mc : 0)
-        let realEdges = thread.layerIndex.reserve(stride)
+        let rows = Evaluator.messagePassingBlockRows
+        let phiCacheRow = k.layers.contains { $0.arPrefactor != nil } ? stride * 2 * nl * mc : 0
+        let phiCache = layout.piece(rows * phiCacheRow)
+        let features = model.featureCount, heads = model.heads.count
+        let blockX = layout.piece(rows * features), blockXBar = layout.piece(rows * features)
+        let blockHeads = layout.piece(rows * heads), blockSeeds = layout.piece(rows * heads)
+        let blockA = layout.piece(rows * nk * mc), blockReadout = layout.piece(k.blockReadoutScratchCount(rows: rows))
+        let indices = thread.layerIndex.reserve(stride + rows)
+        let realEdges = indices, blockAtoms = indices + stride
         let b = layout.piece(bWidth), bBar = layout.piece(bWidth)
         let channelWork = layout.piece(k.radialFunctionCount * nk * k.channelCount)
         let scratch = layout.piece(hnetScratch), output = layout.piece(hnetWidth), outputBar = layout.piece(hnetWidth)
@@ -41,6 +65,9 @@ extension Evaluator {
                            phi: base + phi, phiDerivative: base + phiDerivative,
                            phiCache: base + phiCache, realEdges: realEdges, b: base + b, bBar: base + bBar,
                            channelWork: base + channelWork, hnetScratch: base + scratch, hnetOutput: base + output,
-                           hnetOutputBar: base + outputBar, decays: thread.decays.reserve(nl * mc))
+                           hnetOutputBar: base + outputBar, decays: thread.decays.reserve(nl * mc),
+                           blockRows: rows, blockAtoms: blockAtoms, blockX: base + blockX, blockXBar: base + blockXBar,
+                           blockHeads: base + blockHeads, blockSeeds: base + blockSeeds, blockA: base + blockA,
+                           blockReadout: base + blockReadout, phiCacheRow: phiCacheRow)
     }
 }

@@ -97,10 +97,10 @@ extension Evaluator {
 
     /// A^t_i and B^t_i (spec §5.4) of layer t >= 1 into `w.atom.a` and `w.atom.x + t B`, from the
     /// edges already in `w.atom`.
-    /// With `cachingFactors`, MessageAr's factors and their derivatives are kept in `w.phiCache`
-    /// for a `layerBackward(cachedFactors: true)` of the same atom.
+    /// With `cachingFactors`, MessageAr's factors and their derivatives are kept in row `cacheRow`
+    /// of `w.phiCache` for a `layerBackward(cachedFactors: true)` of the same atom.
     func layerForward<T>(_ t: Int, _ i: Int, _ species: UnsafePointer<Int32>, _ w: inout MessageWork<T>,
-                         _ k: FeatureKernels<T>, _ f: LayerFeatures<T>, cachingFactors: Bool = false) {
+                         _ k: FeatureKernels<T>, _ f: LayerFeatures<T>, cachingFactors: Bool = false, cacheRow: Int = 0) {
         let layer = k.layers[t - 1]
         let nk = k.angular.count, mc = k.radialBasisCount * k.channelCount, nl = k.angular.groups.count
         let a = w.atom.a, zi = Int(species[i])
@@ -115,16 +115,16 @@ extension Evaluator {
             }
             if layer.arPrefactor != nil {
                 // Every edge's factors first (kept for the backward pass), then A in one pass per row.
-                let lmc = nl * mc
+                let lmc = nl * mc, cache = w.phiCache + cacheRow * w.phiCacheRow
                 var real = 0
                 for e in 0..<w.atom.edgeCount where w.atom.senders[e] >= 0 {
                     messageArFactors(layer, distance: w.atom.lengths[e], w, derivative: cachingFactors, count: lmc)
-                    w.phiCache.advanced(by: 2 * e * lmc).update(from: w.phi, count: lmc)
-                    if cachingFactors { w.phiCache.advanced(by: (2 * e + 1) * lmc).update(from: w.phiDerivative, count: lmc) }
+                    cache.advanced(by: 2 * e * lmc).update(from: w.phi, count: lmc)
+                    if cachingFactors { cache.advanced(by: (2 * e + 1) * lmc).update(from: w.phiDerivative, count: lmc) }
                     w.realEdges[real] = e
                     real += 1
                 }
-                let previous = f.a(t - 1, 0), cache = w.phiCache, senders = w.atom.senders, edges = w.realEdges
+                let previous = f.a(t - 1, 0), senders = w.atom.senders, edges = w.realEdges
                 for q in 0..<nk {
                     let rowOffset = q * mc, phiOffset = degree[q] * mc
                     addEdgeProducts(mc, edges: real, phi: { UnsafePointer(cache + 2 * edges[$0] * lmc + phiOffset) },
@@ -154,7 +154,7 @@ extension Evaluator {
     /// forces of i's edges.
     func layerBackward<T>(_ t: Int, _ i: Int, _ species: UnsafePointer<Int32>, _ w: inout MessageWork<T>,
                           _ k: FeatureKernels<T>, _ f: LayerFeatures<T>, aBarTarget: UnsafeMutablePointer<T>,
-                          omegaBarTarget: UnsafeMutablePointer<T>, cachedFactors: Bool = false,
+                          omegaBarTarget: UnsafeMutablePointer<T>, cachedFactors: Bool = false, cacheRow: Int = 0,
                           forces: UnsafeMutablePointer<Double>, virial: inout VirialTally,
                           atomVirials: UnsafeMutablePointer<Double>?) {
         let layer = k.layers[t - 1]
@@ -175,7 +175,8 @@ extension Evaluator {
                     let j = w.atom.senders[e]
                     var phi = w.phi, phiDerivative = w.phiDerivative
                     if cachedFactors {
-                        (phi, phiDerivative) = (w.phiCache + 2 * e * lmc, w.phiCache + (2 * e + 1) * lmc)
+                        let cache = w.phiCache + cacheRow * w.phiCacheRow
+                        (phi, phiDerivative) = (cache + 2 * e * lmc, cache + (2 * e + 1) * lmc)
                     } else {
                         messageArFactors(layer, distance: w.atom.lengths[e], w, derivative: true, count: lmc)
                     }
