@@ -91,13 +91,14 @@ int cace_model_atomic_number(const cace_model *model, int index);
 int cace_model_element_index(const cace_model *model, const char *symbol);
 int cace_model_num_message_passing(const cace_model *model);
 int cace_model_has_long_range(const cace_model *model);
-/* Doubles per atom passed to forward_exchange/reverse_exchange (0 without message passing). */
+/* The most doubles per atom passed to forward_exchange/reverse_exchange (0 without message
+ * passing): the layers' A features; Bchi weights travel in narrower rows (1 or K C). */
 int cace_model_exchange_width(const cace_model *model);
 /* Worker threads used inside one call (default 1). */
 int cace_model_set_threads(cace_model *model, int threads, char *err, size_t err_len);
 /* Precision of the feature arithmetic: 0 = double (default), 1 = single (Float features;
- * positions, forces, virials and energy sums stay double). Single needs a model without
- * message passing; otherwise CACE_ERR_ARGUMENT with a message. */
+ * positions, forces, virials and energy sums stay double; message-passing layers' features are
+ * stored in Float and exchanged as double rows). */
 int cace_model_set_precision(cace_model *model, int single, char *err, size_t err_len);
 
 /* CACE_OK if the model can be evaluated in a box with these periodic flags (1 = periodic);
