@@ -643,47 +643,49 @@ final class StageTests: XCTestCase {
         try fusedChecks(Float.self, tolerance: 1e-5)
     }
 
-    // MARK: - MessageAr decays (spec §5)
+    // MARK: - MessageAr factors (spec §5)
 
-    /// `messageArDecays` has no derivative of its own: `layerBackward` uses d(decay)/dd = -Lambda decay
-    /// inline, as dBar += overlap decay (f' - Lambda f). This checks the values and that relation
-    /// (for decay and for decay f) against differences; `layerBackward` itself is not reached here.
-    func testMessageArDecayDerivatives() throws {
+    /// `LayerKernels.arFactors`: phi = norm P e^(-d Lambda) f(d) against the formula, and its
+    /// d phi / d d against central differences of phi, in Double and Float, through the vector
+    /// lanes and the scalar tail.
+    func testMessageArFactorDerivatives() throws {
         let m = try model { $0.layers = 2; $0.messageTypes = ["Ar"]; $0.atomBasis = 3; $0.maxL = 2 }
+        try arFactorChecks(m, Double.self, values: 1e-14, derivatives: 1e-6)
+        try arFactorChecks(m, Float.self, values: 1e-6, derivatives: 2e-3)
+    }
+
+    func arFactorChecks<T: FeatureScalar>(_ m: CACEModel, _ type: T.Type, values: Double, derivatives: Double) throws {
+        let kernels = FeatureKernels<T>(m)
         var rng = SyntheticModel.Generator(state: 22)
         for (t, layer) in m.layers.enumerated() {
             guard let prefactor = layer.arPrefactor, let inverse = layer.arInverseLength else {
                 XCTFail("MessageAr of layer \(t): no prefactor or inverse length"); continue
             }
             let lmc = prefactor.count
-            func decays(_ d: Double, count: Int) -> [Double] {
-                var out = [Double](repeating: -7, count: lmc)
-                messageArDecays(count, distance: d, scale: m.messageNorm, prefactor: prefactor, inverse: inverse, into: &out)
-                return out
+            func factors(_ d: Double, count: Int) -> ([Double], [Double]) {
+                var phi = [T](repeating: -7, count: lmc), phiDerivative = [T](repeating: -7, count: lmc)
+                kernels.layers[t].arFactors(count: count, distance: d, cutoff: m.cutoffFunction.evaluate(d), phi: &phi,
+                                            phiDerivative: &phiDerivative)
+                return (phi.map { Double($0) }, phiDerivative.map { Double($0) })
             }
-            var values: [Double] = [], references: [Double] = []
-            var decayAnalytic: [Double] = [], decayFD: [Double] = [], phiAnalytic: [Double] = [], phiFD: [Double] = []
+            var computed: [Double] = [], references: [Double] = [], analytic: [Double] = [], differences: [Double] = []
             for sample in 0..<40 {
                 let d = 2.1 + 1.8 * rng.next()
-                let count = sample % 2 == 0 ? lmc : lmc - 3   // the SIMD4 loop and the scalar tail
-                let out = decays(d, count: count)
-                values += out
-                references += (0..<lmc).map { $0 < count ? m.messageNorm * prefactor[$0] * exp(-d * inverse[$0]) : -7 }
-                let h = 1e-6 * d, hi = d + h, lo = d - h
-                let (plus, minus) = (decays(hi, count: lmc), decays(lo, count: lmc))
-                let full = decays(d, count: lmc)
-                let (f, df) = m.cutoffFunction.evaluate(d)
-                let (fPlus, fMinus) = (m.cutoffFunction.evaluate(hi).0, m.cutoffFunction.evaluate(lo).0)
+                let count = sample % 2 == 0 ? lmc : lmc - 3   // the vector loop and the scalar tail
+                let (phi, phiDerivative) = factors(d, count: count)
+                let f = m.cutoffFunction.evaluate(d).0
+                computed += phi
+                references += (0..<lmc).map { $0 < count ? m.messageNorm * prefactor[$0] * exp(-d * inverse[$0]) * f : -7 }
+                let h = 1e-4 * d
+                let (plus, minus) = (factors(d + h, count: lmc).0, factors(d - h, count: lmc).0)
+                let full = factors(d, count: lmc).1
                 for i in 0..<lmc {
-                    decayAnalytic.append(-inverse[i] * full[i])
-                    decayFD.append((plus[i] - minus[i]) / (hi - lo))
-                    phiAnalytic.append(full[i] * (df - inverse[i] * f))
-                    phiFD.append((plus[i] * fPlus - minus[i] * fMinus) / (hi - lo))
+                    analytic.append(full[i])
+                    differences.append((plus[i] - minus[i]) / (2 * h))
                 }
             }
-            check("MessageAr decays of layer \(t + 1): values", scaledError(values, references), 1e-14)
-            check("MessageAr decays of layer \(t + 1): d(decay)/dd = -Lambda decay", scaledError(decayAnalytic, decayFD), 1e-6)
-            check("MessageAr decays of layer \(t + 1): d(decay f)/dd = decay (f' - Lambda f)", scaledError(phiAnalytic, phiFD), 1e-6)
+            check("MessageAr factors of layer \(t + 1) (\(T.self)): values", scaledError(computed, references), values)
+            check("MessageAr factors of layer \(t + 1) (\(T.self)): d phi/dd", scaledError(analytic, differences), derivatives)
         }
     }
 }

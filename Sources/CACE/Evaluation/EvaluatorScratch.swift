@@ -8,7 +8,6 @@ final class ThreadScratch: @unchecked Sendable {
     let scatter = ScratchBuffer()     // per-worker sender adjoints (message passing)
     let layer = ScratchBuffer()       // per-atom message-passing work, in the evaluation's precision
     let layerIndex = IndexBuffer()
-    let decays = ScratchBuffer()      // MessageAr decays of one edge
     let canonical = ScratchBuffer()   // canonical power sums and per-edge radial functions (T)
     let canonicalGeometry = ScratchBuffer()
 }
@@ -32,7 +31,7 @@ final class EvaluatorScratch {
     var usage: [(component: String, bytes: Int)] {
         let perThread = threadScratch.reduce(0) { total, t in
             total + t.atom.bytes + t.features.bytes + t.senders.bytes + t.forces.bytes + t.virials.bytes
-                + t.scatter.bytes + t.layer.bytes + t.decays.bytes + t.canonical.bytes + t.canonicalGeometry.bytes
+                + t.scatter.bytes + t.layer.bytes + t.canonical.bytes + t.canonicalGeometry.bytes
         }
         return [("layer_features", features.bytes), ("layer_adjoints", adjoints.bytes),
                 ("exchange_staging", exchange.bytes), ("per_atom_outputs", perAtom.bytes),

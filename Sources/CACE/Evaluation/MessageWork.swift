@@ -17,7 +17,6 @@ struct MessageWork<T: FeatureScalar> {
     let hnetScratch: UnsafeMutablePointer<T>
     let hnetOutput: UnsafeMutablePointer<T>
     let hnetOutputBar: UnsafeMutablePointer<T>
-    let decays: UnsafeMutablePointer<Double>  // [l][m c]: MessageAr exponentials of one edge
     /// A block of atoms whose last layer goes through the read-out together (BLAS): their atom
     /// numbers, stacked features and adjoints [r][F], head outputs and seeds [r][heads], the
     /// last layer's A^T [r][k][m][c], and the read-out's scratch.
@@ -65,7 +64,7 @@ extension Evaluator {
                            phi: base + phi, phiDerivative: base + phiDerivative,
                            phiCache: base + phiCache, realEdges: realEdges, b: base + b, bBar: base + bBar,
                            channelWork: base + channelWork, hnetScratch: base + scratch, hnetOutput: base + output,
-                           hnetOutputBar: base + outputBar, decays: thread.decays.reserve(nl * mc),
+                           hnetOutputBar: base + outputBar,
                            blockRows: rows, blockAtoms: blockAtoms, blockX: base + blockX, blockXBar: base + blockXBar,
                            blockHeads: base + blockHeads, blockSeeds: base + blockSeeds, blockA: base + blockA,
                            blockReadout: base + blockReadout, phiCacheRow: phiCacheRow)

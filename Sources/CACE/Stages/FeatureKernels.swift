@@ -52,7 +52,7 @@ final class FeatureKernels<T: FeatureScalar>: Sendable {
             : nil
         let order = invariantMajor ? FeatureKernels.stackedOrder(m) : Array(0..<m.featureCount)
         let layerOrder = FeatureKernels.invariantMajorOrder(m)
-        layers = invariantMajor ? m.layers.map { LayerKernels($0, angularCount: m.angularCount, channelCount: m.channelCount,
+        layers = invariantMajor ? m.layers.map { LayerKernels($0, messageNorm: m.messageNorm, angularCount: m.angularCount, channelCount: m.channelCount,
                                                                order: layerOrder) } : []
         var degrees = [Int](repeating: 0, count: m.angularCount)
         for (l, group) in m.angular.groups.enumerated() { for k in group { degrees[k] = l } }

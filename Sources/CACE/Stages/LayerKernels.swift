@@ -4,9 +4,9 @@
 struct LayerKernels<T: FeatureScalar>: Sendable {
     /// NodeMemory mu[l][m c].
     let memory: [T]?
-    /// MessageAr P[l][m c] and Lambda[l][m c], kept in Double: the exponentials are taken in Double.
-    let arPrefactor: [Double]?
-    let arInverseLength: [Double]?
+    /// MessageAr P[l][m c] times the message norm, and Lambda[l][m c].
+    let arPrefactor: [T]?
+    let arInverseLength: [T]?
     /// The Bchi weights' shape and the hnet with its input permuted to invariant-major B.
     let bchi: MessagePassingLayer.Bchi?
     let hnet: DenseNetwork<T>?
@@ -14,12 +14,41 @@ struct LayerKernels<T: FeatureScalar>: Sendable {
     let omegaWidth: Int
 
     /// - Parameter order: order[f] = upstream index of invariant-major B feature f.
-    init(_ layer: MessagePassingLayer, angularCount nk: Int, channelCount cs: Int, order: [Int]) {
+    init(_ layer: MessagePassingLayer, messageNorm: Double, angularCount nk: Int, channelCount cs: Int, order: [Int]) {
         memory = layer.memory.map { $0.map { T($0) } }
-        (arPrefactor, arInverseLength) = (layer.arPrefactor, layer.arInverseLength)
+        arPrefactor = layer.arPrefactor.map { $0.map { T(messageNorm * $0) } }
+        arInverseLength = layer.arInverseLength.map { $0.map { T($0) } }
         bchi = layer.bchi
         hnet = layer.bchi.map { DenseNetwork(converting: $0.network, inputOrder: order) }
         omegaWidth = layer.bchi.map { $0.isScalar ? 1 : nk * cs } ?? 0
+    }
+
+    /// MessageAr's factor phi[l][m c] = norm P e^(-d Lambda) f(d) of one edge (spec §5.2) and, when
+    /// asked, d phi / d d = norm P e^(-d Lambda) (f'(d) - Lambda f(d)); the exponentials in vector lanes.
+    func arFactors(count: Int, distance d: Double, cutoff: (Double, Double), phi: UnsafeMutablePointer<T>,
+                   phiDerivative: UnsafeMutablePointer<T>?) {
+        guard let prefactor = arPrefactor, let inverse = arInverseLength else { return }
+        let (f, df, distance) = (T(cutoff.0), T(cutoff.1), T(d))
+        prefactor.withUnsafeBufferPointer { p in
+            inverse.withUnsafeBufferPointer { q in
+                let p = p.baseAddress.unsafelyUnwrapped, q = q.baseAddress.unsafelyUnwrapped
+                let width = T.Lanes.scalarCount
+                var x = 0
+                while x + width <= count {
+                    let lambda = load(q + x)
+                    let decay = load(p + x) * T.exponential(-distance * lambda)
+                    store(decay * f, phi + x)
+                    if let phiDerivative { store(decay * (df - lambda * f), phiDerivative + x) }
+                    x += width
+                }
+                while x < count {
+                    let decay = p[x] * T.exponential(-distance * q[x])
+                    phi[x] = decay * f
+                    phiDerivative?[x] = decay * (df - q[x] * f)
+                    x += 1
+                }
+            }
+        }
     }
 
     /// omega[k][c] from the hnet output w[l][c'] (spec §5.3): broadcast over the shared axes,

@@ -74,16 +74,10 @@ extension Evaluator {
         forces[3 * i] += receiverForce.0; forces[3 * i + 1] += receiverForce.1; forces[3 * i + 2] += receiverForce.2
     }
 
-    /// MessageAr's factor phi[l][m c] = decay f(d) of one edge and, when asked, d phi / d d.
+    /// MessageAr's factors phi and d phi / d d (when asked) of one edge into `w` (`LayerKernels.arFactors`).
     func messageArFactors<T>(_ layer: LayerKernels<T>, distance d: Double, _ w: MessageWork<T>, derivative: Bool, count: Int) {
-        guard let prefactor = layer.arPrefactor, let inverse = layer.arInverseLength else { return }
-        messageArDecays(count, distance: d, scale: model.messageNorm, prefactor: prefactor, inverse: inverse, into: w.decays)
-        let (f, df) = model.cutoffFunction.evaluate(d)
-        for x in 0..<count { w.phi[x] = T(w.decays[x] * f) }
-        guard derivative else { return }
-        inverse.withUnsafeBufferPointer { inv in
-            for x in 0..<count { w.phiDerivative[x] = T(w.decays[x] * (df - inv[x] * f)) }
-        }
+        layer.arFactors(count: count, distance: d, cutoff: model.cutoffFunction.evaluate(d), phi: w.phi,
+                        phiDerivative: derivative ? w.phiDerivative : nil)
     }
 
     /// edgeWeight[e] = message norm times the scalar Bchi weight of edge e's sender (0 for padding).

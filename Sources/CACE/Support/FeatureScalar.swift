@@ -13,6 +13,8 @@ protocol FeatureScalar: BinaryFloatingPoint, SIMDScalar, Sendable, Codable {
     /// A 256-bit vector of this scalar: what one AVX register holds.
     associatedtype Lanes: SIMD & EdgeValue where Lanes.Scalar == Self
     static func exponential(_ x: Self) -> Self
+    /// e^x of every lane (VectorMath.swift).
+    static func exponential(_ x: Lanes) -> Lanes
     /// The sum of a vector's lanes as a tree of adds (`SIMD.sum()` adds lane after lane: a chain
     /// of 7 dependent adds for 8 lanes).
     static func horizontalSum(_ v: Lanes) -> Self

@@ -100,3 +100,31 @@ extension Double {
         return p * scale
     }
 }
+
+extension Float {
+    /// e^x of every lane, as the Double version: x = k ln2 + r with |r| <= ln2 / 2, a degree-7
+    /// Taylor polynomial for e^r (error below 2e-8 relative, under Float's half ulp), 2^k in the
+    /// exponent bits; arguments below -87 give e^-87 instead of a subnormal or zero.
+    @inline(__always)
+    static func exponential(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        typealias V = SIMD8<Float>
+        var y = x
+        y.replace(with: V(repeating: -87), where: x .< -87)
+        y.replace(with: V(repeating: 88), where: x .> 88)
+        let magic = V(repeating: 12582912.0)                    // 1.5 * 2^23: round to nearest
+        let shifted = y * 1.44269504 + magic
+        let k = shifted - magic
+        let r = (y - k * 0.693359375) - k * -2.12194440e-4
+        var p = V(repeating: 1.0 / 5040.0)                      // 1/7!, then Horner down to 1
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        let kBits = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
+        let scale = unsafeBitCast((kBits &+ 127) &<< 23, to: SIMD8<Float>.self)
+        return p * scale
+    }
+}
