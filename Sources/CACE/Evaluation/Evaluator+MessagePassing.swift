@@ -107,7 +107,8 @@ extension Evaluator {
         if let longRange = try longRangeTerm(for: atoms, communicator: communicator), let h = m.chargeHead {
             try forEachListed { (w, _, i) throws(CACEError) in
                 try lastLayerFeatures(&w, i)
-                k.readoutForward(w.atom.x, headOutputs: w.atom.heads, scratch: w.atom.readout, scratchStride: k.readoutScratchStride)
+                k.readoutForward(features: w.atom.x, featureStride: m.featureCount, rows: 1, headOutputs: w.atom.heads,
+                                 scratch: w.blockReadout)
                 charges[i] = Double(w.atom.heads[h])
             }
             times.readout += clock.lap()
@@ -163,15 +164,17 @@ extension Evaluator {
             let tally = tallyBuffer.baseAddress.unsafelyUnwrapped
             try energies.withUnsafeMutableBufferPointer { (energyBuffer) throws(CACEError) in
                 let energy = energyBuffer.baseAddress.unsafelyUnwrapped
-                try parallelChunks(count: list.count, workers: workers) { (worker, range) throws(CACEError) in
+                // Blocks are fixed by list order, not by the threads' chunks: an atom's read-out sees
+                // the same block, and so gives the same bits, for any thread count.
+                let blockRows = Evaluator.messagePassingBlockRows
+                let blockCount = (list.count + blockRows - 1) / blockRows
+                try parallelChunks(count: blockCount, workers: workers) { (worker, blocks) throws(CACEError) in
                     var w = makeMessageWork(maxEdges: maxEdges, in: threads[worker], kernels: k)
                     let forces = forceTarget(worker), atomVirials = virialTarget(worker)
-                    var next = range.lowerBound
-                    while next < range.upperBound {
+                    for block in blocks {
                         var rows = 0
-                        while rows < w.blockRows && next < range.upperBound {
-                            let i = Int(list.atoms[next])
-                            next += 1
+                        for ii in (block * blockRows)..<min((block + 1) * blockRows, list.count) {
+                            let i = Int(list.atoms[ii])
                             guard species[i] >= 0 else { continue }
                             try lastLayerFeatures(&w, i, cacheRow: rows)
                             w.blockAtoms[rows] = i
