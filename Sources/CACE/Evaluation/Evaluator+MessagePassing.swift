@@ -274,26 +274,36 @@ extension Evaluator {
         return summary
     }
 
-    /// The host's exchanges carry Double rows; single-precision rows are staged through Double.
+    /// The host's exchanges carry Double rows; single-precision rows are staged through Double,
+    /// a slice of columns at a time (the staging holds an eighth of the rows' width, so it does
+    /// not undo the memory that Float features save).
     private func exchangeForward<T: FeatureScalar>(_ rows: UnsafeMutablePointer<T>, width: Int, atomCount: Int,
                                                    communicator: any DomainCommunicator) {
-        withDoubleRows(rows, count: width * atomCount) { communicator.forwardExchange($0, width: width) }
+        withDoubleColumns(rows, width: width, atomCount: atomCount) { communicator.forwardExchange($0, width: $1) }
     }
 
     private func exchangeReverse<T: FeatureScalar>(_ rows: UnsafeMutablePointer<T>, width: Int, atomCount: Int,
                                                    communicator: any DomainCommunicator) {
-        withDoubleRows(rows, count: width * atomCount) { communicator.reverseExchange($0, width: width) }
+        withDoubleColumns(rows, width: width, atomCount: atomCount) { communicator.reverseExchange($0, width: $1) }
     }
 
-    private func withDoubleRows<T: FeatureScalar>(_ rows: UnsafeMutablePointer<T>, count: Int,
-                                                  _ body: (UnsafeMutablePointer<Double>) -> Void) {
+    private func withDoubleColumns<T: FeatureScalar>(_ rows: UnsafeMutablePointer<T>, width: Int, atomCount: Int,
+                                                     _ exchange: (UnsafeMutablePointer<Double>, Int) -> Void) {
         if T.self == Double.self {
-            body(UnsafeMutableRawPointer(rows).assumingMemoryBound(to: Double.self))
+            exchange(UnsafeMutableRawPointer(rows).assumingMemoryBound(to: Double.self), width)
             return
         }
-        let staged = scratch.exchange.reserve(count)
-        for idx in 0..<count { staged[idx] = Double(rows[idx]) }
-        body(staged)
-        for idx in 0..<count { rows[idx] = T(staged[idx]) }
+        let slice = max(1, (width + 7) / 8)
+        let staged = scratch.exchange.reserve(slice * atomCount)
+        for first in stride(from: 0, to: width, by: slice) {
+            let columns = min(slice, width - first)
+            for atom in 0..<atomCount {
+                for c in 0..<columns { staged[atom * columns + c] = Double(rows[atom * width + first + c]) }
+            }
+            exchange(staged, columns)
+            for atom in 0..<atomCount {
+                for c in 0..<columns { rows[atom * width + first + c] = T(staged[atom * columns + c]) }
+            }
+        }
     }
 }
