@@ -141,16 +141,25 @@ extension Evaluator {
             let typed = UnsafeMutableRawPointer(base).bindMemory(to: T.self, capacity: scatterWidth)
             return (typed, typed + nall * aWidth)
         }
+        /// Zeroes omega-bar and the workers' scatter copies (each worker its own, concurrently).
         func clearScatter() {
             f.omegaBar.initialize(repeating: 0, count: nall * f.omegaBarWidth)
-            for w in 1..<workers { scatterTargets(w, 1).0.initialize(repeating: 0, count: scatterWidth) }
+            try? parallelChunks(count: workers, workers: workers) { (_, range) in
+                for w in range where w > 0 { scatterTargets(w, 1).0.initialize(repeating: 0, count: scatterWidth) }
+            }
         }
+        /// Adds the workers' scatter copies into A-bar^t and omega-bar, rows split over the workers.
         func addScatter(into t: Int) {
-            for w in 1..<workers {
-                let (aBar, omegaBar) = scatterTargets(w, t + 1)
+            guard workers > 1 else { return }
+            try? parallelChunks(count: nall, workers: workers) { (_, rows) in
                 let target = f.aBar(t)
-                for idx in 0..<(nall * aWidth) { target[idx] += aBar[idx] }
-                for idx in 0..<(nall * f.omegaBarWidth) { f.omegaBar[idx] += omegaBar[idx] }
+                for w in 1..<workers {
+                    let (aBar, omegaBar) = scatterTargets(w, t + 1)
+                    for idx in (rows.lowerBound * aWidth)..<(rows.upperBound * aWidth) { target[idx] += aBar[idx] }
+                    for idx in (rows.lowerBound * f.omegaBarWidth)..<(rows.upperBound * f.omegaBarWidth) {
+                        f.omegaBar[idx] += omegaBar[idx]
+                    }
+                }
             }
         }
 
