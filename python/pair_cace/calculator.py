@@ -20,7 +20,7 @@ class CACECalculator(Calculator):
 
     * model_path: the model file, or a `pair_cace.Model` to share one loaded model.
     * threads: worker threads inside one evaluation. precision: "double" or "single" (features
-      in float32; models without message passing only).
+      in float32, for every model).
     * long_range: how the model's latent-charge long-range term is summed. None (default) or
       "auto": the direct k-sum while atoms x k-vectors is small (every structure of up to a few
       hundred atoms, exactly as upstream), the particle-mesh Ewald sum above; "direct" or

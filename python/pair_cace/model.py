@@ -27,7 +27,7 @@ class Model:
     """A model file loaded into the Swift library, with its evaluator (reused between calls).
 
     `threads`: worker threads inside one evaluation. `precision`: "double", or "single" (the
-    per-atom feature arithmetic in float32; models without message passing only).
+    per-atom feature arithmetic in float32, for every model).
     Calls on one Model are serialised by a lock (the library's evaluator is not thread-safe).
     """
 
