@@ -141,7 +141,7 @@ extension Evaluator {
     }
 
     /// Forces and virial of atom i's edges from the edge gradients in `w.g`.
-    private func addEdgeForces<T>(_ i: Int, _ w: AtomWork<T>, forces: UnsafeMutablePointer<Double>,
+    func addEdgeForces<T>(_ i: Int, _ w: AtomWork<T>, forces: UnsafeMutablePointer<Double>,
                                   virial: inout VirialTally, atomVirials: UnsafeMutablePointer<Double>?) {
         let stride = w.stride, count = w.edgeCount
         // The receiver's force is summed here and stored once (no chain of stores to one row).

@@ -61,17 +61,7 @@ extension Evaluator {
         }
         k.edgeBatch.gradients(count: count, stride: stride, d: w.d, r: w.r, yBar: w.yBar, dBar: w.dBar, g: w.g,
                               scratch: w.laneScratch)
-        var receiverForce = (0.0, 0.0, 0.0)
-        for e in 0..<count {
-            let j = w.senders[e]
-            guard j >= 0 else { continue }
-            let g = (Double(w.g[e]), Double(w.g[stride + e]), Double(w.g[2 * stride + e]))
-            let r = (w.vectors[3 * e], w.vectors[3 * e + 1], w.vectors[3 * e + 2])
-            receiverForce.0 -= g.0; receiverForce.1 -= g.1; receiverForce.2 -= g.2
-            forces[3 * j] += g.0; forces[3 * j + 1] += g.1; forces[3 * j + 2] += g.2
-            virial.add(r, g, receiver: i, sender: j, atomVirials: atomVirials)
-        }
-        forces[3 * i] += receiverForce.0; forces[3 * i + 1] += receiverForce.1; forces[3 * i + 2] += receiverForce.2
+        addEdgeForces(i, w, forces: forces, virial: &virial, atomVirials: atomVirials)
     }
 
     /// MessageAr's factors phi and d phi / d d (when asked) of one edge into `w` (`LayerKernels.arFactors`).
