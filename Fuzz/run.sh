@@ -4,6 +4,10 @@
 #   Fuzz/run.sh [SECONDS] [READER...]   run each READER for SECONDS of wall time (default 600), all
 #                                       in parallel at nice 19; READER: safetensors xyz metadata
 #                                       metadata-ref training (default: all)
+#   Fuzz/run.sh --cpu SECONDS [READER...]
+#                                       the same, but each READER runs until it has used SECONDS
+#                                       of CPU time (on a shared machine wall time says little);
+#                                       FUZZ_NICE sets the niceness (default 19)
 #   Fuzz/run.sh merge                   minimise the working corpora into the committed ones
 #                                       (corpus/<reader>; not metadata-ref, see below)
 #
@@ -52,8 +56,11 @@ if [[ ${1:-} == merge ]]; then
   exit 0
 fi
 
+BUDGET=wall
+if [[ ${1:-} == --cpu ]]; then BUDGET=cpu; shift; fi
 SECONDS_EACH=${1:-600}
 shift || true
+NICE=${FUZZ_NICE:-19}
 READERS=("$@")
 [[ ${#READERS[@]} -gt 0 ]] || READERS=("${ALL[@]}")
 
@@ -87,17 +94,42 @@ EOF
   esac
 }
 
-run() {   # run READER: fuzz for SECONDS_EACH of wall time, restarting after crashes
-  local r=$1 log=$WORK/logs/$1.log start now left
+cpu_of() {   # cpu_of PID: user + system seconds used so far by PID (0 once it has exited)
+  local f
+  f=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+  f=${f##*) }   # fields after the command name, which may hold spaces
+  # shellcheck disable=SC2086
+  set -- $f
+  echo $(( (${12} + ${13}) / $(getconf CLK_TCK) ))
+}
+
+run() {   # run READER: fuzz for SECONDS_EACH of wall (or CPU) time, restarting after crashes
+  local r=$1 log=$WORK/logs/$1.log start now left used=0 pid child cpu wall_limit
   start=$(date +%s)
   while true; do
-    now=$(date +%s); left=$((SECONDS_EACH - (now - start)))
+    now=$(date +%s)
+    if [[ $BUDGET == cpu ]]; then left=$((SECONDS_EACH - used)); else left=$((SECONDS_EACH - (now - start))); fi
     (( left > 5 )) || break
-    echo "== $(date -u +%FT%TZ) $r: $(target "$r") for ${left}s" >> "$log"
+    wall_limit=$left; [[ $BUDGET == cpu ]] && wall_limit=864000
+    echo "== $(date -u +%FT%TZ) $r: $(target "$r") for ${left}s of $BUDGET time" >> "$log"
     # shellcheck disable=SC2046
     /usr/bin/time -f "== time: wall %e s, user %U s, sys %S s, max rss %M KB, exit %x" -a -o "$log" \
-      nice -n 19 "$FUZZ_BIN/$(target "$r")" -max_total_time="$left" -timeout=120 -print_final_stats=1 \
-      -artifact_prefix="$WORK/artifacts/$r-" $(options "$r") "$WORK/$r" >> "$log" 2>&1 || true
+      nice -n "$NICE" "$FUZZ_BIN/$(target "$r")" -max_total_time="$wall_limit" \
+      -timeout=120 -print_final_stats=1 -artifact_prefix="$WORK/artifacts/$r-" $(options "$r") \
+      "$WORK/$r" >> "$log" 2>&1 &
+    pid=$!
+    if [[ $BUDGET == cpu ]]; then
+      # libFuzzer has no CPU-time limit: interrupt it (it prints its final stats) once it is used up
+      cpu=0
+      while kill -0 "$pid" 2>/dev/null; do
+        sleep 10
+        child=$(pgrep -P "$pid" | head -1) || true
+        [[ -n $child ]] && cpu=$(cpu_of "$child")
+        if (( cpu >= left )); then kill -INT "$child" 2>/dev/null || true; fi
+      done
+      used=$((used + cpu))
+    fi
+    wait "$pid" || true
   done
 }
 
