@@ -81,7 +81,7 @@ extension Evaluator {
     }
 
     /// The read-out's view of a block's features x[q][count][M C].
-    private func featureLayout<T>(_ k: FeatureKernels<T>, count: Int) -> BlockFeatureLayout {
+    func featureLayout<T>(_ k: FeatureKernels<T>, count: Int) -> BlockFeatureLayout {
         let mc = k.radialBasisCount * k.channelCount
         return BlockFeatureLayout(rowStride: mc, segmentWidth: mc, segmentStride: count * mc)
     }
@@ -115,12 +115,21 @@ extension Evaluator {
     func blockBackward<T>(_ indices: UnsafePointer<Int>, count: Int, receiver: Int, _ atoms: AtomsView,
                           _ block: inout BlockWork<T>, _ k: FeatureKernels<T>, forces: UnsafeMutablePointer<Double>,
                           virial: inout VirialTally, atomVirials: UnsafeMutablePointer<Double>?) {
-        let nr = k.radialFunctionCount, nk = k.angular.count, mc = k.radialBasisCount * k.channelCount
         _ = block.clock.lap()
         block.xBar.initialize(repeating: 0, count: count * k.featureCount)
         k.readoutBackwardOnBLAS(seeds: block.seeds, featuresBar: block.xBar, layout: featureLayout(k, count: count),
                                 rows: count, scratch: block.readout)
         block.times.readout += block.clock.lap()
+        blockFeatureBackward(indices, count: count, receiver: receiver, atoms, &block, k, forces: forces, virial: &virial,
+                             atomVirials: atomVirials)
+    }
+
+    /// `blockBackward` from the features' adjoint in `block.xBar` on: the symmetrizer's, the
+    /// channels' and the edge sums' adjoints, the edge gradients and forces.
+    func blockFeatureBackward<T>(_ indices: UnsafePointer<Int>, count: Int, receiver: Int, _ atoms: AtomsView,
+                                 _ block: inout BlockWork<T>, _ k: FeatureKernels<T>, forces: UnsafeMutablePointer<Double>,
+                                 virial: inout VirialTally, atomVirials: UnsafeMutablePointer<Double>?) {
+        let nr = k.radialFunctionCount, nk = k.angular.count, mc = k.radialBasisCount * k.channelCount
         for b in 0..<count {
             for q in 0..<nk { (block.aBar + (q * count + b) * mc).initialize(repeating: 0, count: mc) }
             k.symmetrizer.backward(a: block.a + b * mc, bBar: block.xBar + b * mc, aBar: block.aBar + b * mc, radial: 1,
@@ -202,42 +211,80 @@ extension Evaluator {
         }
         let blockWorkers = max(1, min(workers, blocks.count))
 
-        /// Runs `body` on the worker's range of blocks: (atoms, count, receiver element, buffers).
+        /// Runs `body` on the worker's range of blocks: (atoms, their position in `order`, count,
+        /// receiver element, buffers).
         func forEachBlock(_ worker: Int, _ range: Range<Int>,
-                          _ body: (UnsafePointer<Int>, Int, Int, inout BlockWork<T>) throws(CACEError) -> Void)
+                          _ body: (UnsafePointer<Int>, Int, Int, Int, inout BlockWork<T>) throws(CACEError) -> Void)
             throws(CACEError) -> StageTimes {
             var block = makeBlockWork(rows: rows, maxEdges: maxEdges, readoutScratch: k.blockReadoutScratchCount(rows: rows),
                                       in: threads[worker], as: T.self)
             try order.withUnsafeBufferPointer { (order) throws(CACEError) in
                 let base = order.baseAddress.unsafelyUnwrapped
                 for index in range {
-                    try body(base + blocks[index].start, blocks[index].count, blocks[index].receiver, &block)
+                    let start = blocks[index].start
+                    try body(base + start, start, blocks[index].count, blocks[index].receiver, &block)
                 }
             }
             return block.times
         }
 
-        // With a long-range term, charges of all atoms are needed before any backward pass.
-        var chargeBar: UnsafeMutablePointer<Double>? = nil
-        if let longRange = try longRangeTerm(for: atoms, communicator: communicator), let chargeHead = model.chargeHead {
+        // With a long-range term, charges of all atoms are needed before its dE/dq_i can seed the
+        // charge head's backward pass. The forward pass keeps what the backward pass needs and
+        // runs once (Evaluator+ChargePass.swift); canonical models run a forward pass for the
+        // charges first, and the whole model after the Ewald term.
+        let longRange = try longRangeTerm(for: atoms, communicator: communicator)
+        let chargeHead = longRange == nil ? nil : model.chargeHead
+        let keepsState = chargeHead != nil && keepsForwardState(k)
+        var charges: UnsafeMutablePointer<Double>? = nil, chargeBar: UnsafeMutablePointer<Double>? = nil
+        if chargeHead != nil {
             let perAtom = scratch.perAtom.zeroed(2 * atoms.localCount)
-            let charges = perAtom, bars = perAtom + atoms.localCount
-            try parallelChunks(count: blocks.count, workers: blockWorkers) { (worker, range) throws(CACEError) in
-                let times = try forEachBlock(worker, range) { (index, count, receiver, block) throws(CACEError) in
-                    try blockForward(index, count: count, receiver: receiver, atoms, &block, k)
-                    for b in 0..<count { charges[index[b]] = Double(block.headOutputs[b * nh + chargeHead]) }
+            charges = perAtom
+            chargeBar = perAtom + atoms.localCount
+        }
+        let kept = keepsState ? makeKeptForwardState(atoms: order.count, k) : nil
+        var energies = [Double](repeating: 0, count: blockWorkers)
+        func forwardPass(energy: Bool) throws(CACEError) {
+            guard let chargeHead, let charges else { return }
+            try energies.withUnsafeMutableBufferPointer { (energies) throws(CACEError) in
+                let energies = energies.baseAddress.unsafelyUnwrapped
+                try parallelChunks(count: blocks.count, workers: blockWorkers) { (worker, range) throws(CACEError) in
+                    let times = try forEachBlock(worker, range) { (index, start, count, receiver, block) throws(CACEError) in
+                        try blockForward(index, count: count, receiver: receiver, atoms, &block, k)
+                        for b in 0..<count { charges[index[b]] = Double(block.headOutputs[b * nh + chargeHead]) }
+                        guard energy, let kept else { return }
+                        for b in 0..<count {
+                            let i = index[b]
+                            observeFeatures(i, block, column: b, count: count)
+                            let atomEnergy = shortRangeEnergy(block.headOutputs + b * nh)
+                            energies[worker] += atomEnergy
+                            targets.atomEnergies?[i] += atomEnergy
+                        }
+                        keepForwardState(count: count, block, k, into: kept.block(at: start))
+                        block.times.readout += block.clock.lap()
+                    }
+                    if energy { stageTimes[worker].add(times) } else {
+                        stageTimes[worker].longRange += times.edgesAndA + times.symmetrizer + times.readout
+                    }
                 }
-                stageTimes[worker].longRange += times.edgesAndA + times.symmetrizer + times.readout
             }
+        }
+        /// Calls the feature observer (tests) with atom i's features in upstream's order, from column b of the block.
+        func observeFeatures(_ i: Int, _ block: BlockWork<T>, column b: Int, count: Int) {
+            guard let observe = featureObserver else { return }
+            var upstream = [Double](repeating: 0, count: model.featureCount)
+            for (f, u) in featureOrder.enumerated() { upstream[u] = Double(block.x[(f / mc * count + b) * mc + f % mc]) }
+            upstream.withUnsafeBufferPointer { observe(i, $0) }
+        }
+        if let longRange, let charges, let chargeBar {
+            try forwardPass(energy: keepsState)
             var clock = StageClock(enabled: measuresStages)
-            let lr = try longRange.evaluate(atoms: atoms, charges: charges, chargeBar: bars, forces: targets.forces,
-                                        atomEnergies: targets.atomEnergies, atomVirials: targets.atomVirials,
-                                        communicator: communicator)
+            let lr = try longRange.evaluate(atoms: atoms, charges: charges, chargeBar: chargeBar, forces: targets.forces,
+                                            atomEnergies: targets.atomEnergies, atomVirials: targets.atomVirials,
+                                            communicator: communicator)
             stageTimes[0].longRange += clock.lap()
             summary.energy += lr.energy
             summary.longRangeEnergy = lr.energy
             for a in 0..<6 { summary.virial[a] += lr.virial[a] }
-            chargeBar = bars
         }
 
         // Each worker adds forces (and per-atom virials) into its own buffers; worker 0 uses the targets.
@@ -252,18 +299,19 @@ extension Evaluator {
                     if virialCount > 0 { atomVirials = threads[worker].virials.zeroed(virialCount) }
                 }
                 var virial = VirialTally()
-                var energy = 0.0
-                let times = try forEachBlock(worker, range) { (index, count, receiver, block) throws(CACEError) in
+                var energy = energies[worker]
+                let times = try forEachBlock(worker, range) { (index, start, count, receiver, block) throws(CACEError) in
+                    if let kept {
+                        for b in 0..<count { headSeeds(block.seeds + b * nh, chargeBar: chargeBar?[index[b]] ?? 0) }
+                        try blockBackwardFromKept(index, count: count, receiver: receiver, atoms, &block, k,
+                                                  kept: kept.block(at: start), forces: forces, virial: &virial,
+                                                  atomVirials: atomVirials)
+                        return
+                    }
                     try blockForward(index, count: count, receiver: receiver, atoms, &block, k)
                     for b in 0..<count {
                         let i = index[b]
-                        if let observe = featureObserver {   // upstream order from x[q][count][m c]
-                            var upstream = [Double](repeating: 0, count: model.featureCount)
-                            for (f, u) in featureOrder.enumerated() {
-                                upstream[u] = Double(block.x[(f / mc * count + b) * mc + f % mc])
-                            }
-                            upstream.withUnsafeBufferPointer { observe(i, $0) }
-                        }
+                        observeFeatures(i, block, column: b, count: count)
                         let atomEnergy = shortRangeEnergy(block.headOutputs + b * nh)
                         energy += atomEnergy
                         targets.atomEnergies?[i] += atomEnergy

@@ -25,6 +25,7 @@ final class EvaluatorScratch {
     let features = ScratchBuffer()    // per-atom features of the layers t < T (A, omega)
     let adjoints = ScratchBuffer()    // their adjoints
     let perAtom = ScratchBuffer()     // head outputs, charges, their adjoints
+    let keptForwardState = ScratchBuffer()   // the long-range model's edge sums and first-layer adjoints (T)
     let exchange = ScratchBuffer()    // single precision: rows staged in Double for the host's exchange
 
     /// Bytes held by each kind of buffer (the threads' buffers summed), for memory reports.
@@ -35,6 +36,7 @@ final class EvaluatorScratch {
         }
         return [("layer_features", features.bytes), ("layer_adjoints", adjoints.bytes),
                 ("exchange_staging", exchange.bytes), ("per_atom_outputs", perAtom.bytes),
+                ("kept_forward_state", keptForwardState.bytes),
                 ("per_thread_scratch", perThread)]
     }
 }

@@ -132,6 +132,62 @@ extension FeatureKernels {
         }
     }
 
+    /// Scalars per row that `readoutFirstLayerAdjoints` keeps: every head's first-layer width.
+    var readoutFirstLayerWidth: Int { heads.reduce(0) { $0 + ($1.network.layers.first?.outputs ?? 0) } }
+
+    /// For a unit seed of every head, the adjoints of each head's first-layer pre-activations of
+    /// rows 0..<rows, into kept[r][readoutFirstLayerWidth] (head after head). Each head's share of
+    /// the features' adjoint is linear in its seed, so with these the adjoint for any seeds needs
+    /// neither the pre-activations nor the deeper layers again
+    /// (`readoutBackward(firstLayerAdjoints:seeds:featuresBar:layout:rows:scratch:)`).
+    /// Needs the scratch left by the forward pass over the same rows.
+    func readoutFirstLayerAdjoints(rows: Int, scratch: UnsafeMutablePointer<T>, into kept: UnsafeMutablePointer<T>) {
+        let width = readoutFirstLayerWidth
+        let bars = scratch + rows * blockStoredCount
+        var region = scratch, offset = 0
+        for h in heads.indices {
+            defer { region += rows * heads[h].network.storedCount }
+            guard let n1 = heads[h].network.layers.first?.outputs else { continue }
+            withUnsafePointer(to: T(1)) { unit in
+                heads[h].network.blockBackward(seeds: unit, seedStride: 0, inputBar: kept, layout: .rowMajor(stride: width, width: width),
+                                               rows: rows, scratch: region, bars: bars, barStride: rows * blockWidestOutput,
+                                               firstLayerBar: kept + offset, firstLayerBarStride: width)
+            }
+            offset += n1
+        }
+    }
+
+    /// featuresBar[r] += sum_h seeds[r][h] d(head h)/dx of row r (features in `layout`), from
+    /// the first-layer adjoints `readoutFirstLayerAdjoints` kept ([rows][readoutFirstLayerWidth]).
+    /// `scratch` holds rows x (widest first layer) scalars.
+    func readoutBackward(firstLayerAdjoints kept: UnsafePointer<T>, seeds: UnsafePointer<T>,
+                         featuresBar: UnsafeMutablePointer<T>, layout: BlockFeatureLayout, rows: Int,
+                         scratch: UnsafeMutablePointer<T>) {
+        let nh = heads.count, keptWidth = readoutFirstLayerWidth, width = layout.segmentWidth
+        var offset = 0
+        for h in heads.indices {
+            let n1 = heads[h].network.layers.first?.outputs ?? 0
+            defer { offset += n1 }
+            guard (0..<rows).contains(where: { seeds[$0 * nh + h] != 0 }) else { continue }
+            if n1 > 0 {
+                for r in 0..<rows {
+                    let seed = seeds[r * nh + h]
+                    for o in 0..<n1 { scratch[r * n1 + o] = seed * kept[r * keptWidth + offset + o] }
+                }
+                heads[h].network.blockFirstLayerBackward(bar: scratch, barStride: n1, inputBar: featuresBar, layout: layout,
+                                                         rows: rows)
+            }
+            if let linear = heads[h].linear {
+                linear.weight.withUnsafeBufferPointer { w in
+                    for segment in 0..<layout.segments(of: featureCount) {
+                        BLAS.ger(m: rows, n: width, seeds + h, incX: nh, w.baseAddress.unsafelyUnwrapped + segment * width,
+                                 featuresBar + segment * layout.segmentStride, lda: layout.rowStride)
+                    }
+                }
+            }
+        }
+    }
+
     /// Pre-activations and outputs of every head's layers, per row.
     private var blockStoredCount: Int { heads.reduce(0) { $0 + $1.network.storedCount } }
     /// The widest layer output of any head: the size of one adjoint row.
@@ -184,9 +240,12 @@ extension DenseNetwork {
     /// inputBar[r] += (dOut/dx)^T seed[r] for rows 0..<rows (inputBar in `layout`), with seed r at
     /// seeds[r seedStride] and the pre-activations left by `blockForward`. `bars` holds two adjoint
     /// buffers of `barStride` >= rows x (widest output) scalars each.
+    /// With `firstLayerBar`, the first layer's adjoint (rows of `firstLayerBarStride`) is stored
+    /// there instead of being multiplied into inputBar (`blockFirstLayerBackward` does that later).
     func blockBackward(seeds: UnsafePointer<T>, seedStride: Int, inputBar: UnsafeMutablePointer<T>,
                        layout: BlockFeatureLayout, rows: Int, scratch: UnsafeMutablePointer<T>,
-                       bars: UnsafeMutablePointer<T>, barStride: Int) {
+                       bars: UnsafeMutablePointer<T>, barStride: Int,
+                       firstLayerBar: UnsafeMutablePointer<T>? = nil, firstLayerBarStride: Int = 0) {
         guard let last = layers.indices.last else { return }
         var bar = bars, nextBar = bars + barStride
         let nLast = layers[last].outputs
@@ -201,6 +260,10 @@ extension DenseNetwork {
                     let s = 1 / (1 + T.exponential(-z[q]))
                     bar[q] *= s * (1 + z[q] * (1 - s))
                 }
+            }
+            if index == 0, let firstLayerBar {
+                for r in 0..<rows { for o in 0..<nOut { firstLayerBar[r * firstLayerBarStride + o] = bar[r * nOut + o] } }
+                return
             }
             // The input of this layer is the previous layer's output (or x).
             let (target, targetLayout) = index == 0 ? (inputBar, layout) : (nextBar, .rowMajor(stride: nIn, width: nIn))
@@ -218,6 +281,27 @@ extension DenseNetwork {
                 }
             }
             swap(&bar, &nextBar)
+        }
+    }
+
+    /// The first layer's share of `blockBackward`: inputBar[r] += bar[r] W for rows 0..<rows, with
+    /// bar[r] (rows `barStride` apart) the adjoint of the first layer's pre-activations, as
+    /// `blockBackward(... firstLayerBar:)` keeps it (times the seed).
+    func blockFirstLayerBackward(bar: UnsafePointer<T>, barStride: Int, inputBar: UnsafeMutablePointer<T>,
+                                 layout: BlockFeatureLayout, rows: Int) {
+        guard !layers.isEmpty else { return }
+        let nIn = layers[0].inputs, nOut = layers[0].outputs, width = layout.segmentWidth
+        layers[0].weight.withUnsafeBufferPointer { w in
+            let w = w.baseAddress.unsafelyUnwrapped
+            for segment in 0..<layout.segments(of: nIn) {   // inputBar_segment += bar W_segment
+                let c = inputBar + segment * layout.segmentStride, b = w + segment * width
+                if nOut == 1 {
+                    BLAS.ger(m: rows, n: width, bar, incX: barStride, b, c, lda: layout.rowStride)
+                } else {
+                    BLAS.gemm(m: rows, n: width, k: nOut, bar, lda: barStride, b, ldb: nIn, transposeB: false,
+                              beta: 1, c, ldc: layout.rowStride)
+                }
+            }
         }
     }
 }
