@@ -136,7 +136,9 @@ final class GeometryTests: XCTestCase {
             XCTAssertThrowsError(try evaluator.evaluate(s), "box \(edge)") { error in
                 XCTAssertTrue("\(error)".contains("k-vectors"), "\(error)")
             }
-            XCTAssertLessThan(Date().timeIntervalSince(start), 5, "refused at once, box \(edge)")
+            // Refused from the estimate, before enumerating: enumerating first would take hours at
+            // 1e6 A. The bound is loose so that a loaded machine cannot fail it.
+            XCTAssertLessThan(Date().timeIntervalSince(start), 60, "refused at once, box \(edge)")
         }
         let estimate = ReciprocalSum.estimatedCount(nMax: [200, 200, 200], volume: 400 * 400 * 400, kSquaredMax: pow(Double.pi, 2))
         XCTAssertGreaterThan(estimate, Double(ReciprocalSum.maximumCount))

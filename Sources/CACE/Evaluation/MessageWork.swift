@@ -35,7 +35,7 @@ struct MessageWork<T: FeatureScalar> {
 extension Evaluator {
     /// Atoms per block of the last layer's read-out: enough for matrix products to read the
     /// read-out's weights once per block, few enough that the block's MessageAr factors stay small.
-    static let messagePassingBlockRows = 16
+    static let messagePassingBlockRows = 8
 
     func makeMessageWork<T>(maxEdges: Int, in thread: ThreadScratch, kernels k: FeatureKernels<T>) -> MessageWork<T> {
         let atom = makeAtomWork(maxEdges: maxEdges, in: thread, as: T.self)

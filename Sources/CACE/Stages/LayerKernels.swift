@@ -34,11 +34,19 @@ struct LayerKernels<T: FeatureScalar>: Sendable {
                 let p = p.baseAddress.unsafelyUnwrapped, q = q.baseAddress.unsafelyUnwrapped
                 let width = T.Lanes.scalarCount
                 var x = 0
-                while x + width <= count {
+                @inline(__always) func factors(_ x: Int) {
                     let lambda = load(q + x)
                     let decay = load(p + x) * T.exponential(-distance * lambda)
                     store(decay * f, phi + x)
                     if let phiDerivative { store(decay * (df - lambda * f), phiDerivative + x) }
+                }
+                while x + 2 * width <= count {   // two independent exponentials in flight
+                    factors(x)
+                    factors(x + width)
+                    x += 2 * width
+                }
+                while x + width <= count {
+                    factors(x)
                     x += width
                 }
                 while x < count {

@@ -45,14 +45,24 @@ func addEdgeProductAdjoint<T: FeatureScalar>(_ count: Int, g: UnsafePointer<T>, 
     typealias V = T.Lanes
     let width = V.scalarCount
     @inline(__always) func ld(_ p: UnsafePointer<T>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
-    var sum = V(repeating: 0)
-    var x = 0
-    while x + width <= count {
+    // Two partial sums: one would chain every step on the latency of a fused multiply-add.
+    var sum0 = V(repeating: 0), sum1 = V(repeating: 0)
+    @inline(__always) func step(_ x: Int, _ sum: inout V) {
         let gv = ld(g + x)
         UnsafeMutableRawPointer(target + x).storeBytes(of: multiplyAdd(ld(target + x), gv, ld(phi + x)), as: V.self)
         sum = multiplyAdd(sum, gv * ld(s + x), ld(phiDerivative + x))
+    }
+    var x = 0
+    while x + 2 * width <= count {
+        step(x, &sum0)
+        step(x + width, &sum1)
+        x += 2 * width
+    }
+    if x + width <= count {
+        step(x, &sum0)
         x += width
     }
+    let sum = sum0 + sum1
     var tail: T = 0
     while x < count {
         target[x] += g[x] * phi[x]

@@ -64,10 +64,11 @@ extension Evaluator {
         addEdgeForces(i, w, forces: forces, virial: &virial, atomVirials: atomVirials)
     }
 
-    /// MessageAr's factors phi and d phi / d d (when asked) of one edge into `w` (`LayerKernels.arFactors`).
-    func messageArFactors<T>(_ layer: LayerKernels<T>, distance d: Double, _ w: MessageWork<T>, derivative: Bool, count: Int) {
-        layer.arFactors(count: count, distance: d, cutoff: model.cutoffFunction.evaluate(d), phi: w.phi,
-                        phiDerivative: derivative ? w.phiDerivative : nil)
+    /// MessageAr's factors phi and d phi / d d (when asked) of one edge (`LayerKernels.arFactors`).
+    func messageArFactors<T>(_ layer: LayerKernels<T>, distance d: Double, phi: UnsafeMutablePointer<T>,
+                             phiDerivative: UnsafeMutablePointer<T>?, count: Int) {
+        layer.arFactors(count: count, distance: d, cutoff: model.cutoffFunction.evaluate(d), phi: phi,
+                        phiDerivative: phiDerivative)
     }
 
     /// edgeWeight[e] = message norm times the scalar Bchi weight of edge e's sender (0 for padding).
@@ -102,9 +103,8 @@ extension Evaluator {
                 let lmc = nl * mc, cache = w.phiCache + cacheRow * w.phiCacheRow
                 var real = 0
                 for e in 0..<w.atom.edgeCount where w.atom.senders[e] >= 0 {
-                    messageArFactors(layer, distance: w.atom.lengths[e], w, derivative: cachingFactors, count: lmc)
-                    cache.advanced(by: 2 * e * lmc).update(from: w.phi, count: lmc)
-                    if cachingFactors { cache.advanced(by: (2 * e + 1) * lmc).update(from: w.phiDerivative, count: lmc) }
+                    messageArFactors(layer, distance: w.atom.lengths[e], phi: cache + 2 * e * lmc,
+                                     phiDerivative: cachingFactors ? cache + (2 * e + 1) * lmc : nil, count: lmc)
                     w.realEdges[real] = e
                     real += 1
                 }
@@ -162,7 +162,7 @@ extension Evaluator {
                         let cache = w.phiCache + cacheRow * w.phiCacheRow
                         (phi, phiDerivative) = (cache + 2 * e * lmc, cache + (2 * e + 1) * lmc)
                     } else {
-                        messageArFactors(layer, distance: w.atom.lengths[e], w, derivative: true, count: lmc)
+                        messageArFactors(layer, distance: w.atom.lengths[e], phi: phi, phiDerivative: phiDerivative, count: lmc)
                     }
                     let aj = f.a(t - 1, j), target = aBarTarget + j * f.aWidth
                     var dBar: T = 0
