@@ -52,4 +52,45 @@ final class ChargePassTests: XCTestCase {
             }
         }
     }
+
+    /// Forces and virial of synthetic long-range models against central differences: self-
+    /// interacting ones (the kept forward state; heads with hidden layers, without, and without a
+    /// linear part) and a canonical one (its own charge pass), on a periodic and an open structure.
+    func testSyntheticLongRangeModelsMatchFiniteDifferences() throws {
+        var plain = SyntheticModel()
+        plain.zs = [1, 8]; plain.ewald = true
+        var linearOnly = plain
+        linearOnly.hiddenWidths = []; linearOnly.seed = 2
+        var noLinearPart = plain
+        noLinearPart.linearHead = false; noLinearPart.seed = 3
+        let models = [("hidden layers", try plain.model()), ("linear heads", try linearOnly.model()),
+                      ("no linear part", try noLinearPart.model()), ("canonical", try CanonicalTests.canonicalModel(plain))]
+        for (name, model) in models {
+            let evaluator = Evaluator(model: model)
+            for s in [rattledCrystal(species: [1, 8], repeats: 1), cluster(species: [1, 8])] {
+                let r = try evaluator.evaluate(s)
+                XCTAssertNotEqual(r.longRangeEnergy, 0, name)
+                let h = 1e-5
+                for i in [0, 1, s.count - 1] {
+                    for c in 0..<3 {
+                        var plus = s, minus = s
+                        plus.positions[3 * i + c] += h
+                        minus.positions[3 * i + c] -= h
+                        let fd = -(try evaluator.evaluate(plus).energy - evaluator.evaluate(minus).energy) / (2 * h)
+                        XCTAssertEqual(r.forces[3 * i + c], fd, accuracy: 1e-7 * max(1, abs(fd)), "\(name): atom \(i) dim \(c)")
+                    }
+                }
+                guard s.cell != nil else { continue }
+                let e = 1e-6   // isotropic strain: -dE/d(strain) is the virial's trace
+                func scaled(_ f: Double) -> Structure {
+                    var t = s
+                    t.positions = s.positions.map { $0 * f }
+                    t.cell = s.cell.map { $0.map { $0 * f } }
+                    return t
+                }
+                let fd = -(try evaluator.evaluate(scaled(1 + e)).energy - evaluator.evaluate(scaled(1 - e)).energy) / (2 * e)
+                XCTAssertEqual(r.virial[0] + r.virial[4] + r.virial[8], fd, accuracy: 1e-6 * max(1, abs(fd)), "\(name): virial")
+            }
+        }
+    }
 }
