@@ -151,10 +151,12 @@ extension Evaluator {
         /// Adds the workers' scatter copies into A-bar^t and omega-bar, rows split over the workers.
         func addScatter(into t: Int) {
             guard workers > 1 else { return }
+            // The copies' pointers on this thread: `scatterTargets` reserves (writes) each worker's
+            // scratch, which the row chunks below must not do concurrently (ThreadSanitizer).
+            let copies = (1..<workers).map { scatterTargets($0, t + 1) }
             try? parallelChunks(count: nall, workers: workers) { (_, rows) in
                 let target = f.aBar(t)
-                for w in 1..<workers {
-                    let (aBar, omegaBar) = scatterTargets(w, t + 1)
+                for (aBar, omegaBar) in copies {
                     for idx in (rows.lowerBound * aWidth)..<(rows.upperBound * aWidth) { target[idx] += aBar[idx] }
                     for idx in (rows.lowerBound * f.omegaBarWidth)..<(rows.upperBound * f.omegaBarWidth) {
                         f.omegaBar[idx] += omegaBar[idx]
