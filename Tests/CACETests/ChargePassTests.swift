@@ -9,16 +9,6 @@ import XCTest
 /// agree in energy, per-atom energies, forces, virial and per-atom virials, for the direct sum and
 /// the mesh, on one and several threads, in double and single precision.
 final class ChargePassTests: XCTestCase {
-    func waterModel() throws -> CACEModel {
-        let root = try requireReference()
-        return try CACEModel(contentsOf: root.appendingPathComponent("water_trained/model.safetensors").path)
-    }
-
-    func waterFrame(_ name: String) throws -> Structure {
-        let root = try requireReference()
-        return try ExtendedXYZ.read(contentsOf: root.appendingPathComponent("water_trained/\(name).xyz").path)[0]
-    }
-
     func testSplitBackwardMatchesTheLayeredPath() throws {
         let model = try waterModel()
         let frames = [try waterFrame("liquid64_rattled"), try waterFrame("liquid64_triclinic"), try waterFrame("water_dimer")]

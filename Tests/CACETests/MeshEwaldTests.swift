@@ -11,16 +11,6 @@ import XCTest
 final class MeshEwaldTests: XCTestCase {
     // MARK: - Structures
 
-    func waterModel() throws -> CACEModel {
-        let root = try requireReference()
-        return try CACEModel(contentsOf: root.appendingPathComponent("water_trained/model.safetensors").path)
-    }
-
-    func waterFrame(_ name: String) throws -> Structure {
-        let root = try requireReference()
-        return try ExtendedXYZ.read(contentsOf: root.appendingPathComponent("water_trained/\(name).xyz").path)[0]
-    }
-
     /// `s` repeated n x n x n, rattled by up to `rattle` A per coordinate.
     func supercell(_ s: Structure, _ n: Int, rattle: Double = 0, seed: UInt64 = 11) -> Structure {
         let cell = s.cell ?? []

@@ -21,6 +21,18 @@ func requireReference() throws -> URL {
     return url
 }
 
+/// The trained water model with its long-range term (skips without ../shared/reference).
+func waterModel() throws -> CACEModel {
+    let root = try requireReference()
+    return try CACEModel(contentsOf: root.appendingPathComponent("water_trained/model.safetensors").path)
+}
+
+/// A frame of the trained water model's reference structures.
+func waterFrame(_ name: String) throws -> Structure {
+    let root = try requireReference()
+    return try ExtendedXYZ.read(contentsOf: root.appendingPathComponent("water_trained/\(name).xyz").path)[0]
+}
+
 /// max |a - b| / max(|b|), with an absolute floor.
 func relativeError(_ a: [Double], _ b: [Double], floor: Double = 0) -> Double {
     precondition(a.count == b.count)
