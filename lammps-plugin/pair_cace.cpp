@@ -86,6 +86,16 @@ void reverse_cb(void *ctx, double *data, int width)
   static_cast<PairCACE *>(ctx)->exchange(data, width, true);
 }
 
+void forward_float_cb(void *ctx, float *data, int width)
+{
+  static_cast<PairCACE *>(ctx)->exchange(data, width, false);
+}
+
+void reverse_float_cb(void *ctx, float *data, int width)
+{
+  static_cast<PairCACE *>(ctx)->exchange(data, width, true);
+}
+
 void sum_cb(void *ctx, double *data, int count)
 {
   static_cast<PairCACE *>(ctx)->sum_over_ranks(data, count);
@@ -469,6 +479,7 @@ PairCACE::PairCACE(LAMMPS *lmp) : Pair(lmp)
   atom_species = nullptr;
   tag64 = nullptr;
   xbuf = nullptr;
+  xfloat = nullptr;
   xwidth = 0;
   bad_width = 0;
   reach_recorded = 0;
@@ -568,6 +579,8 @@ void PairCACE::compute(int eflag, int vflag)
   host.reverse_exchange = reverse_cb;
   host.sum_over_ranks = sum_cb;
   host.mesh = mesh ? &mesh->host : nullptr;    // only while the pinned plan is the mesh
+  host.forward_exchange_float = forward_float_cb;
+  host.reverse_exchange_float = reverse_float_cb;
 
   cace_result res;
   res.energy = 0.0;
@@ -1024,6 +1037,24 @@ void PairCACE::exchange(double *data, int width, bool reverse)
   xbuf = nullptr;
 }
 
+void PairCACE::exchange(float *data, int width, bool reverse)
+{
+  // rows of floats travel two to a double of LAMMPS' buffers (copied as bytes)
+  const int slots = (width + 1) / 2;
+  if (width <= 0) return;
+  if (slots > (reverse ? comm_reverse : comm_forward)) {
+    bad_width = width;
+    return;
+  }
+  xfloat = data;
+  xwidth = width;
+  if (reverse)
+    comm->reverse_comm(this, slots);
+  else
+    comm->forward_comm(this, slots);
+  xfloat = nullptr;
+}
+
 /* ----------------------------------------------------------------------
    comm sizes: the model's exchange width; a committee's force deviation folds 3K doubles per
    ghost atom into its owner
@@ -1042,9 +1073,16 @@ void PairCACE::sum_over_ranks(double *data, int count)
 
 /* ---------------------------------------------------------------------- */
 
+// Rows of doubles fill `w` doubles of the buffer per atom; rows of floats fill (w + 1) / 2.
+
 int PairCACE::pack_forward_comm(int n, int *list, double *buf, int /*pbc_flag*/, int * /*pbc*/)
 {
   const size_t w = xwidth;
+  if (xfloat) {
+    const size_t slots = (w + 1) / 2;
+    for (int i = 0; i < n; i++) memcpy(buf + i * slots, xfloat + list[i] * w, w * sizeof(float));
+    return n * slots;
+  }
   for (int i = 0; i < n; i++) memcpy(buf + i * w, xbuf + list[i] * w, w * sizeof(double));
   return n * xwidth;
 }
@@ -1052,12 +1090,22 @@ int PairCACE::pack_forward_comm(int n, int *list, double *buf, int /*pbc_flag*/,
 void PairCACE::unpack_forward_comm(int n, int first, double *buf)
 {
   const size_t w = xwidth;
+  if (xfloat) {
+    const size_t slots = (w + 1) / 2;
+    for (int i = 0; i < n; i++) memcpy(xfloat + (first + i) * w, buf + i * slots, w * sizeof(float));
+    return;
+  }
   memcpy(xbuf + first * w, buf, n * w * sizeof(double));
 }
 
 int PairCACE::pack_reverse_comm(int n, int first, double *buf)
 {
   const size_t w = xwidth;
+  if (xfloat) {
+    const size_t slots = (w + 1) / 2;
+    for (int i = 0; i < n; i++) memcpy(buf + i * slots, xfloat + (first + i) * w, w * sizeof(float));
+    return n * slots;
+  }
   memcpy(buf, xbuf + first * w, n * w * sizeof(double));
   return n * xwidth;
 }
@@ -1065,6 +1113,19 @@ int PairCACE::pack_reverse_comm(int n, int first, double *buf)
 void PairCACE::unpack_reverse_comm(int n, int *list, double *buf)
 {
   const size_t w = xwidth;
+  if (xfloat) {
+    const size_t slots = (w + 1) / 2;
+    float value;
+    for (int i = 0; i < n; i++) {
+      float *row = xfloat + list[i] * w;
+      const char *bytes = reinterpret_cast<const char *>(buf + i * slots);
+      for (size_t k = 0; k < w; k++) {
+        memcpy(&value, bytes + k * sizeof(float), sizeof(float));
+        row[k] += value;
+      }
+    }
+    return;
+  }
   for (int i = 0; i < n; i++) {
     double *row = xbuf + list[i] * w;
     for (size_t k = 0; k < w; k++) row[k] += buf[i * w + k];

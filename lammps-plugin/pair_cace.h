@@ -51,6 +51,7 @@ class PairCACE : public Pair {
 
   // called from the library's host callbacks during compute()
   void exchange(double *data, int width, bool reverse);
+  void exchange(float *data, int width, bool reverse);
   void sum_over_ranks(double *data, int count);
   void set_comm_sizes();
 
@@ -89,8 +90,9 @@ class PairCACE : public Pair {
   int *atom_species;
   int64_t *tag64;    // global atom IDs in the ABI's type, owned atoms only
 
-  double *xbuf;      // rows currently exchanged by forward/reverse comm
-  int xwidth;
+  double *xbuf;      // rows currently exchanged by forward/reverse comm: doubles,
+  float *xfloat;     // or floats (precision single's features), two per double of LAMMPS' buffers
+  int xwidth;        // values per row
   int bad_width;     // width of a rejected exchange (errors cannot unwind through Swift)
 
   // per LAMMPS type: the mass last compared with the mapped element's standard atomic weight

@@ -17,8 +17,9 @@ extern "C" {
 #endif
 
 /* 3: cace_model_check_boundary, cace_compute_features. 4: cace_compute_structure.
- * 5: long-range methods (direct, mesh, auto), pinned k-sets, the host's distributed mesh. */
-#define CACE_ABI_VERSION 5
+ * 5: long-range methods (direct, mesh, auto), pinned k-sets, the host's distributed mesh.
+ * 6: cace_host.forward_exchange_float and reverse_exchange_float. */
+#define CACE_ABI_VERSION 6
 
 typedef enum {
   CACE_OK = 0,
@@ -49,6 +50,11 @@ typedef struct {
    * (cace_model_pin_long_range) chose the mesh. Without it a mesh plan uses the library's serial
    * FFT, which is right only for a single domain. */
   const cace_mesh_host *mesh;
+  /* Optional (may be NULL): forward_exchange and reverse_exchange for rows of `width` floats,
+   * the message-passing features of precision single. Without them the library copies those
+   * rows into double rows for the two callbacks above and back, which costs time, not accuracy. */
+  void (*forward_exchange_float)(void *context, float *data, int width);
+  void (*reverse_exchange_float)(void *context, float *data, int width);
 } cace_host;
 
 /* Arrays of length 0 (a rank that owns no atoms) may be NULL. */

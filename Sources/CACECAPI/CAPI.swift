@@ -150,6 +150,20 @@ struct HostCommunicator: DomainCommunicator {
         guard let host, let f = host.sum_over_ranks else { return }
         f(host.context, values, Int32(count))
     }
+
+    /// Float rows through the host's float callback; a host without any forward exchange has
+    /// nothing to move; otherwise false, and the core stages the rows through Double.
+    func forwardExchange(floats rows: UnsafeMutablePointer<Float>, width: Int) -> Bool {
+        guard let host else { return true }
+        if let f = host.forward_exchange_float { f(host.context, rows, Int32(width)); return true }
+        return host.forward_exchange == nil
+    }
+
+    func reverseExchange(floats rows: UnsafeMutablePointer<Float>, width: Int) -> Bool {
+        guard let host else { return true }
+        if let f = host.reverse_exchange_float { f(host.context, rows, Int32(width)); return true }
+        return host.reverse_exchange == nil
+    }
 }
 
 @_cdecl("cace_compute")

@@ -108,14 +108,28 @@ final class ReplicatedDomain: DomainCommunicator {
         rows.withUnsafeMutableBufferPointer { reverseExchange($0.baseAddress.unsafelyUnwrapped, width: width) }
     }
 
-    func forwardExchange(_ rows: UnsafeMutablePointer<Double>, width: Int) {
+    func forwardExchange(_ rows: UnsafeMutablePointer<Double>, width: Int) { copyToImages(rows, width: width) }
+
+    func reverseExchange(_ rows: UnsafeMutablePointer<Double>, width: Int) { addToOwners(rows, width: width) }
+
+    /// Single precision's rows move as they are: no Double copy of every row.
+    func forwardExchange(floats rows: UnsafeMutablePointer<Float>, width: Int) -> Bool {
+        copyToImages(rows, width: width)
+        return true
+    }
+
+    func reverseExchange(floats rows: UnsafeMutablePointer<Float>, width: Int) -> Bool {
+        addToOwners(rows, width: width)
+        return true
+    }
+
+    private func copyToImages<T: BinaryFloatingPoint>(_ rows: UnsafeMutablePointer<T>, width: Int) {
         for g in localCount..<totalCount {
-            let source = rows + owner[g] * width, target = rows + g * width
-            for c in 0..<width { target[c] = source[c] }
+            (rows + g * width).update(from: rows + owner[g] * width, count: width)
         }
     }
 
-    func reverseExchange(_ rows: UnsafeMutablePointer<Double>, width: Int) {
+    private func addToOwners<T: BinaryFloatingPoint>(_ rows: UnsafeMutablePointer<T>, width: Int) {
         for g in localCount..<totalCount {
             let source = rows + g * width, target = rows + owner[g] * width
             for c in 0..<width { target[c] += source[c] }

@@ -92,6 +92,50 @@ final class PrecisionTests: XCTestCase {
         }
     }
 
+    /// A domain that carries only Double rows, as the C ABI's hosts (LAMMPS) do: single
+    /// precision then stages its Float rows through Double, owners' rows in and ghosts' rows back
+    /// (forward), every row in and owners' rows back (reverse).
+    struct DoubleRowsOnly: DomainCommunicator {
+        let domain: ReplicatedDomain
+        func forwardExchange(_ rows: UnsafeMutablePointer<Double>, width: Int) { domain.forwardExchange(rows, width: width) }
+        func reverseExchange(_ rows: UnsafeMutablePointer<Double>, width: Int) { domain.reverseExchange(rows, width: width) }
+        func sumOverRanks(_ values: UnsafeMutablePointer<Double>, count: Int) {}
+    }
+
+    /// Forces of `structure` through a domain that moves Double rows only.
+    func forcesThroughDoubleRows(_ evaluator: Evaluator, _ structure: Structure) throws -> [Double] {
+        let (domain, boundary) = try evaluator.domain(for: structure)
+        var forces = [Double](repeating: 0, count: 3 * domain.totalCount)
+        try forces.withUnsafeMutableBufferPointer { f in
+            _ = try domain.withAtomsView(boundary: boundary) { (atoms) throws(CACEError) -> EvaluationSummary in
+                try evaluator.evaluate(atoms, into: EvaluationTargets(forces: f.baseAddress!),
+                                       communicator: DoubleRowsOnly(domain: domain))
+            }
+        }
+        domain.foldGhostRows(&forces, width: 3)
+        return Array(forces[0..<(3 * structure.count)])
+    }
+
+    /// Single precision's exchanges staged through Double (the hosts' way) give what the Float
+    /// rows moved as they are give (the CLI's way), and both stay within 1e-4 of double.
+    func testStagedExchangesMatchFloatExchanges() throws {
+        var spec = SyntheticModel()
+        spec.zs = [13, 28, 29]; spec.layers = 2; spec.messageTypes = ["M", "Ar", "Bchi"]; spec.seed = 5
+        let model = try spec.model()
+        let structure = rattledCrystal(species: spec.zs, repeats: 2)
+        let double = try Evaluator(model: model).evaluate(structure).forces
+        // one evaluator each: a second evaluation would find the first one's ghost rows in the scratch
+        let single = Evaluator(model: model), staging = Evaluator(model: model)
+        single.precision = .single
+        staging.precision = .single
+        let moved = try single.evaluate(structure).forces
+        let staged = try forcesThroughDoubleRows(staging, structure)
+        XCTAssertLessThanOrEqual(relativeError(staged, moved), 1e-5, "staged vs moved Float rows")
+        XCTAssertLessThanOrEqual(relativeError(staged, double), 1e-4, "staged single vs double")
+        XCTAssertLessThanOrEqual(relativeError(moved, double), 1e-4, "moved single vs double")
+        XCTAssertGreaterThan(relativeError(staged, double), 0, "single precision gave the double answer bit for bit")
+    }
+
     /// The reference message-passing models (per-channel Bchi among them) in single precision.
     func testSingleMatchesDoubleOnMessagePassingReferenceModels() throws {
         let root = try requireReference()

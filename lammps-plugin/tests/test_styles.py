@@ -169,7 +169,7 @@ def test_e0_keyword(tmp_path, synthetic):
 def test_precision_single(tmp_path, synthetic, kind):
     """precision single gives forces within 1e-4 of double, on 1 and 2 ranks, and is not
     bit-identical to double (pair_cace.rst): atom by atom (sr), with message passing (mp, whose
-    exchanged features travel through Double rows), and with the long-range term (mp_lr)."""
+    exchanged features travel as Float rows packed into LAMMPS' double buffers), and with the long-range term (mp_lr)."""
     wd = tmp_path
     model = synthetic(kind)
     s = synthetic_crystal()

@@ -11,7 +11,7 @@ import os
 import threading
 
 LIBRARY_NAME = "libcace_capi.so"
-ABI_VERSION = 5   # CACE_ABI_VERSION of the header these declarations follow
+ABI_VERSION = 6   # CACE_ABI_VERSION of the header these declarations follow
 ERROR_LENGTH = 1024
 
 STATUS_NAMES = {1: "io", 2: "format", 3: "unsupported", 4: "argument", 5: "geometry"}

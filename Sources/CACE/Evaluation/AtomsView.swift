@@ -59,6 +59,17 @@ public protocol DomainCommunicator {
     func reverseExchange(_ rows: UnsafeMutablePointer<Double>, width: Int)
     /// Sum `count` values over all ranks, in place.
     func sumOverRanks(_ values: UnsafeMutablePointer<Double>, count: Int)
+    /// `forwardExchange` of Float rows (precision single), if this domain moves them as they
+    /// are; false if it carries only Double rows, and the caller stages them through Double.
+    func forwardExchange(floats rows: UnsafeMutablePointer<Float>, width: Int) -> Bool
+    /// `reverseExchange` of Float rows, as `forwardExchange(floats:width:)`.
+    func reverseExchange(floats rows: UnsafeMutablePointer<Float>, width: Int) -> Bool
+}
+
+extension DomainCommunicator {
+    /// Hosts carry Double rows (the C ABI's exchanges, MPI buffers of LAMMPS).
+    public func forwardExchange(floats rows: UnsafeMutablePointer<Float>, width: Int) -> Bool { false }
+    public func reverseExchange(floats rows: UnsafeMutablePointer<Float>, width: Int) -> Bool { false }
 }
 
 /// Where results go. Forces and per-atom virials are added (ghost rows included: the host

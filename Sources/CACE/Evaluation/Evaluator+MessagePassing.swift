@@ -69,13 +69,13 @@ extension Evaluator {
         }
         times.edgesAndA += clock.lap()
         for t in 1..<(layerCount + 1) {   // empty for T = 0 (1...0 would trap)
-            exchangeForward(f.a(t - 1), width: aWidth, atomCount: nall, communicator: communicator)
+            exchangeForward(f.a(t - 1), width: aWidth, atoms: atoms, communicator: communicator)
             if k.layers[t - 1].hnet != nil {   // owners compute the Bchi weights, ghosts receive them
                 forEachOwned { (w, j) in
                     hnetForward(t - 1, j, &w)
                     k.layers[t - 1].expandWeights(w.hnetOutput, into: f.omega(t, j), angularCount: nk, channelCount: k.channelCount)
                 }
-                exchangeForward(f.omega(t, 0), width: f.omegaWidths[t - 1], atomCount: nall, communicator: communicator)
+                exchangeForward(f.omega(t, 0), width: f.omegaWidths[t - 1], atoms: atoms, communicator: communicator)
             }
             guard t < layerCount else { break }   // the last layer runs atom by atom with the read-out
             try forEachListed { (w, _, i) throws(CACEError) in
@@ -242,7 +242,7 @@ extension Evaluator {
         for t in stride(from: layerCount - 1, through: 0, by: -1) {
             addScatter(into: t)
             if let hnet = k.layers[t].hnet {   // omega-bar of layer t + 1 -> hnet -> B-bar^t -> A-bar^t, at the owners
-                exchangeReverse(f.omegaBar, width: f.omegaBarWidth, atomCount: nall, communicator: communicator)
+                exchangeReverse(f.omegaBar, width: f.omegaBarWidth, atoms: atoms, communicator: communicator)
                 forEachOwned { (w, j) in
                     if !hnet.isAffine { hnetForward(t, j, &w) }   // pre-activations for backward
                     k.layers[t].reduceWeightAdjoint(f.omegaBar(j), into: w.hnetOutputBar, angularCount: nk,
@@ -252,7 +252,7 @@ extension Evaluator {
                     k.symmetrizer.backward(a: f.a(t, j), bBar: w.bBar, aBar: f.aBar(t, j), radial: 1, angular: nk, channels: mc)
                 }
             }
-            exchangeReverse(f.aBar(t), width: aWidth, atomCount: nall, communicator: communicator)
+            exchangeReverse(f.aBar(t), width: aWidth, atoms: atoms, communicator: communicator)
             if t > 0 { clearScatter() }
             try tallies.withUnsafeMutableBufferPointer { (tallyBuffer) throws(CACEError) in
                 let tally = tallyBuffer.baseAddress.unsafelyUnwrapped
@@ -285,35 +285,50 @@ extension Evaluator {
         return summary
     }
 
-    /// The host's exchanges carry Double rows; single-precision rows are staged through Double,
-    /// a slice of columns at a time (the staging holds an eighth of the rows' width, so it does
-    /// not undo the memory that Float features save).
-    private func exchangeForward<T: FeatureScalar>(_ rows: UnsafeMutablePointer<T>, width: Int, atomCount: Int,
+    /// Single-precision rows go to the domain as they are if it moves Float rows; otherwise
+    /// they are staged through Double, a slice of columns at a time (the staging holds an eighth
+    /// of the rows' width, so it does not undo the memory that Float features save), and only
+    /// the rows the exchange reads go in and the rows it writes come back: the owners' rows in and
+    /// the ghosts' rows back forward (the host writes every ghost row before it reads it: LAMMPS
+    /// passes ghosts on in later swaps), every row in and the owners' rows back in reverse (the
+    /// ghosts' rows are not read after a reverse exchange).
+    private func exchangeForward<T: FeatureScalar>(_ rows: UnsafeMutablePointer<T>, width: Int, atoms: AtomsView,
                                                    communicator: any DomainCommunicator) {
-        withDoubleColumns(rows, width: width, atomCount: atomCount) { communicator.forwardExchange($0, width: $1) }
+        if T.self == Float.self,
+           communicator.forwardExchange(floats: UnsafeMutableRawPointer(rows).assumingMemoryBound(to: Float.self),
+                                        width: width) { return }
+        withDoubleColumns(rows, width: width, atomCount: atoms.totalCount, staged: 0..<atoms.localCount,
+                          returned: atoms.localCount..<atoms.totalCount) { communicator.forwardExchange($0, width: $1) }
     }
 
-    private func exchangeReverse<T: FeatureScalar>(_ rows: UnsafeMutablePointer<T>, width: Int, atomCount: Int,
+    private func exchangeReverse<T: FeatureScalar>(_ rows: UnsafeMutablePointer<T>, width: Int, atoms: AtomsView,
                                                    communicator: any DomainCommunicator) {
-        withDoubleColumns(rows, width: width, atomCount: atomCount) { communicator.reverseExchange($0, width: $1) }
+        if T.self == Float.self,
+           communicator.reverseExchange(floats: UnsafeMutableRawPointer(rows).assumingMemoryBound(to: Float.self),
+                                        width: width) { return }
+        withDoubleColumns(rows, width: width, atomCount: atoms.totalCount, staged: 0..<atoms.totalCount,
+                          returned: 0..<atoms.localCount) { communicator.reverseExchange($0, width: $1) }
     }
 
     private func withDoubleColumns<T: FeatureScalar>(_ rows: UnsafeMutablePointer<T>, width: Int, atomCount: Int,
+                                                     staged: Range<Int>, returned: Range<Int>,
                                                      _ exchange: (UnsafeMutablePointer<Double>, Int) -> Void) {
         if T.self == Double.self {
             exchange(UnsafeMutableRawPointer(rows).assumingMemoryBound(to: Double.self), width)
             return
         }
         let slice = max(1, (width + 7) / 8)
-        let staged = scratch.exchange.reserve(slice * atomCount)
+        let staging = scratch.exchange.reserve(slice * atomCount)
         for first in stride(from: 0, to: width, by: slice) {
             let columns = min(slice, width - first)
-            for atom in 0..<atomCount {
-                for c in 0..<columns { staged[atom * columns + c] = Double(rows[atom * width + first + c]) }
+            for atom in staged {
+                let source = rows + atom * width + first, target = staging + atom * columns
+                for c in 0..<columns { target[c] = Double(source[c]) }
             }
-            exchange(staged, columns)
-            for atom in 0..<atomCount {
-                for c in 0..<columns { rows[atom * width + first + c] = T(staged[atom * columns + c]) }
+            exchange(staging, columns)
+            for atom in returned {
+                let source = staging + atom * columns, target = rows + atom * width + first
+                for c in 0..<columns { target[c] = T(source[c]) }
             }
         }
     }
