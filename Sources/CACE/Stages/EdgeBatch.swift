@@ -84,7 +84,7 @@ struct EdgeBatchKernel<T: FeatureScalar>: Sendable {
                    yBar: UnsafePointer<T>, dBar: UnsafePointer<T>, g: UnsafeMutablePointer<T>,
                    scratch: UnsafeMutablePointer<T>) {
         typealias V = T.Lanes
-        let width = Self.width, nk = angular.count, axis = angular.maxL + 1
+        let width = Self.width, axis = angular.maxL + 1
         for first in Swift.stride(from: 0, to: count, by: width) {
             let dv = load(d + first)
             let s = EdgeFormulas.inverseLength(dv)

@@ -20,7 +20,6 @@ extension ModelFileReader {
             try integer(v, "zs[\(i)]", in: 1...118)
         }
         guard !zs.isEmpty, Set(zs).count == zs.count else { throw fail("'zs' is empty or repeats an element") }
-        let nz = zs.count
         let cutoff = try number(meta["cutoff"], "cutoff")
         guard cutoff > 0, cutoff < 100 else { throw fail("cutoff \(cutoff) is not in (0, 100) Angstrom") }
         let c0 = try integer(meta["n_atom_basis"], "n_atom_basis", in: 1...64)
