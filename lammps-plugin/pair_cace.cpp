@@ -478,9 +478,10 @@ PairCACE::PairCACE(LAMMPS *lmp) : Pair(lmp)
   nmax = 0;
   atom_species = nullptr;
   tag64 = nullptr;
-  xbuf = nullptr;
-  xfloat = nullptr;
+  xrows = nullptr;
   xwidth = 0;
+  xslots = 0;
+  xfloats = false;
   bad_width = 0;
   reach_recorded = 0;
   reach_build = 0.0;
@@ -1016,43 +1017,39 @@ void PairCACE::unpack_reverse_grid(int /*which*/, void *vbuf, int n, int *list)
 }
 
 /* ----------------------------------------------------------------------
-   per-atom exchanges requested by the library: rows of xwidth doubles in xbuf
+   per-atom exchanges requested by the library: rows of `width` doubles, or of `width` floats
+   (precision single) that travel two to a double of LAMMPS' buffers, copied as bytes
 ------------------------------------------------------------------------- */
 
 void PairCACE::exchange(double *data, int width, bool reverse)
 {
-  // called from inside the Swift library: must not throw, so a bad width is reported afterwards
-  // (the width is a model property, so every rank skips the same exchanges)
-  if (width <= 0) return;
-  if (width > (reverse ? comm_reverse : comm_forward)) {
-    bad_width = width;
-    return;
-  }
-  xbuf = data;
-  xwidth = width;
-  if (reverse)
-    comm->reverse_comm(this, width);
-  else
-    comm->forward_comm(this, width);
-  xbuf = nullptr;
+  exchange_rows(data, width, false, reverse);
 }
 
 void PairCACE::exchange(float *data, int width, bool reverse)
 {
-  // rows of floats travel two to a double of LAMMPS' buffers (copied as bytes)
-  const int slots = (width + 1) / 2;
+  exchange_rows(data, width, true, reverse);
+}
+
+void PairCACE::exchange_rows(void *data, int width, bool floats, bool reverse)
+{
+  // called from inside the Swift library: must not throw, so a bad width is reported afterwards
+  // (the width is a model property, so every rank skips the same exchanges)
   if (width <= 0) return;
+  const int slots = floats ? (width + 1) / 2 : width;
   if (slots > (reverse ? comm_reverse : comm_forward)) {
     bad_width = width;
     return;
   }
-  xfloat = data;
+  xrows = static_cast<char *>(data);
   xwidth = width;
+  xslots = slots;
+  xfloats = floats;
   if (reverse)
     comm->reverse_comm(this, slots);
   else
     comm->forward_comm(this, slots);
-  xfloat = nullptr;
+  xrows = nullptr;
 }
 
 /* ----------------------------------------------------------------------
@@ -1073,62 +1070,46 @@ void PairCACE::sum_over_ranks(double *data, int count)
 
 /* ---------------------------------------------------------------------- */
 
-// Rows of doubles fill `w` doubles of the buffer per atom; rows of floats fill (w + 1) / 2.
+// A row is xwidth values of 8 or 4 bytes, and takes xslots doubles of a buffer.
 
 int PairCACE::pack_forward_comm(int n, int *list, double *buf, int /*pbc_flag*/, int * /*pbc*/)
 {
-  const size_t w = xwidth;
-  if (xfloat) {
-    const size_t slots = (w + 1) / 2;
-    for (int i = 0; i < n; i++) memcpy(buf + i * slots, xfloat + list[i] * w, w * sizeof(float));
-    return n * slots;
-  }
-  for (int i = 0; i < n; i++) memcpy(buf + i * w, xbuf + list[i] * w, w * sizeof(double));
-  return n * xwidth;
+  const size_t bytes = xwidth * (xfloats ? sizeof(float) : sizeof(double));
+  for (int i = 0; i < n; i++) memcpy(buf + i * xslots, xrows + list[i] * bytes, bytes);
+  return n * xslots;
 }
 
 void PairCACE::unpack_forward_comm(int n, int first, double *buf)
 {
-  const size_t w = xwidth;
-  if (xfloat) {
-    const size_t slots = (w + 1) / 2;
-    for (int i = 0; i < n; i++) memcpy(xfloat + (first + i) * w, buf + i * slots, w * sizeof(float));
-    return;
-  }
-  memcpy(xbuf + first * w, buf, n * w * sizeof(double));
+  const size_t bytes = xwidth * (xfloats ? sizeof(float) : sizeof(double));
+  for (int i = 0; i < n; i++) memcpy(xrows + (first + i) * bytes, buf + i * xslots, bytes);
 }
 
 int PairCACE::pack_reverse_comm(int n, int first, double *buf)
 {
-  const size_t w = xwidth;
-  if (xfloat) {
-    const size_t slots = (w + 1) / 2;
-    for (int i = 0; i < n; i++) memcpy(buf + i * slots, xfloat + (first + i) * w, w * sizeof(float));
-    return n * slots;
+  const size_t bytes = xwidth * (xfloats ? sizeof(float) : sizeof(double));
+  for (int i = 0; i < n; i++) memcpy(buf + i * xslots, xrows + (first + i) * bytes, bytes);
+  return n * xslots;
+}
+
+// adds `width` values of type T from `source` (bytes of a comm buffer) to `row`
+template <typename T> static void add_row(T *row, const char *source, size_t width)
+{
+  T value;
+  for (size_t k = 0; k < width; k++) {
+    memcpy(&value, source + k * sizeof(T), sizeof(T));
+    row[k] += value;
   }
-  memcpy(buf, xbuf + first * w, n * w * sizeof(double));
-  return n * xwidth;
 }
 
 void PairCACE::unpack_reverse_comm(int n, int *list, double *buf)
 {
-  const size_t w = xwidth;
-  if (xfloat) {
-    const size_t slots = (w + 1) / 2;
-    float value;
-    for (int i = 0; i < n; i++) {
-      float *row = xfloat + list[i] * w;
-      const char *bytes = reinterpret_cast<const char *>(buf + i * slots);
-      for (size_t k = 0; k < w; k++) {
-        memcpy(&value, bytes + k * sizeof(float), sizeof(float));
-        row[k] += value;
-      }
-    }
-    return;
-  }
   for (int i = 0; i < n; i++) {
-    double *row = xbuf + list[i] * w;
-    for (size_t k = 0; k < w; k++) row[k] += buf[i * w + k];
+    const char *source = reinterpret_cast<const char *>(buf + i * xslots);
+    if (xfloats)
+      add_row(reinterpret_cast<float *>(xrows) + list[i] * (size_t) xwidth, source, xwidth);
+    else
+      add_row(reinterpret_cast<double *>(xrows) + list[i] * (size_t) xwidth, source, xwidth);
   }
 }
 

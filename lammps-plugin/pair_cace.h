@@ -90,9 +90,13 @@ class PairCACE : public Pair {
   int *atom_species;
   int64_t *tag64;    // global atom IDs in the ABI's type, owned atoms only
 
-  double *xbuf;      // rows currently exchanged by forward/reverse comm: doubles,
-  float *xfloat;     // or floats (precision single's features), two per double of LAMMPS' buffers
-  int xwidth;        // values per row
+  // rows currently exchanged by forward/reverse comm, as bytes: xwidth doubles, or xwidth floats
+  // (precision single's features) two to a double of LAMMPS' buffers, in xslots doubles per row
+  char *xrows;
+  int xwidth;
+  int xslots;
+  bool xfloats;
+  void exchange_rows(void *data, int width, bool floats, bool reverse);
   int bad_width;     // width of a rejected exchange (errors cannot unwind through Swift)
 
   // per LAMMPS type: the mass last compared with the mapped element's standard atomic weight
